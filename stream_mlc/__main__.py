@@ -1,0 +1,3 @@
+from stream_mlc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The pure core: learners, join buffer, metrics, thresholds, drift. No Faust or Kafka imports."""
