@@ -1,0 +1,178 @@
+"""The ``stream-mlc`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from stream_mlc.errors import StreamMlcError
+from stream_mlc.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except StreamMlcError as error:
+        print(f"stream-mlc: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(
+        broker=getattr(args, "broker", None),
+        model=getattr(args, "model", None),
+        worker_id=getattr(args, "worker_id", None),
+        web_port=getattr(args, "web_port", None),
+        topic_prefix=getattr(args, "topic_prefix", None),
+        partitions=getattr(args, "partitions", None),
+    )
+
+
+def _add_broker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help="host:port or kafka://host:port (default: $STREAM_MLC_BROKER)")
+    parser.add_argument("--topic-prefix", help="topic name prefix (default: $STREAM_MLC_TOPIC_PREFIX or 'mlc.')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stream-mlc", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    demo = commands.add_parser("demo", help="run the whole service on an embedded broker with River's Yeast")
+    demo.add_argument("--dataset", default="yeast")
+    demo.add_argument("--label-delay", type=int, default=200)
+    demo.add_argument("--model", help="model spec (default: the service's default)")
+    demo.set_defaults(run=_demo)
+
+    broker = commands.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu) on loopback")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.set_defaults(run=_broker)
+
+    topics = commands.add_parser("topics", help="manage the service's topics")
+    topic_commands = topics.add_subparsers(title="topic commands")
+    create = topic_commands.add_parser("create", help="create the topics described in topics/")
+    _add_broker(create)
+    create.add_argument("--partitions", type=int, help="override the partition count of partitioned topics")
+    create.set_defaults(run=_topics_create)
+
+    worker = commands.add_parser("worker", help="run a worker: score, join labels, learn")
+    _add_broker(worker)
+    worker.add_argument("--model", help="model spec, e.g. river-br-lr or name:param=value,...")
+    worker.add_argument("--worker-id")
+    worker.add_argument("--web-port", type=int, help="Faust's web port (the web server stays off)")
+    worker.set_defaults(run=_worker)
+
+    replay = commands.add_parser("replay", help="post a data set to the features and labels topics")
+    _add_broker(replay)
+    replay.add_argument("--dataset", default="yeast", help="yeast, synthetic:..., or an ARFF / JSONL path")
+    replay.add_argument("--xml", help="MULAN label XML (default: beside the ARFF file)")
+    replay.add_argument("--label-delay", type=int, default=0, help="send each event's labels N events later")
+    replay.add_argument("--limit", type=int)
+    replay.set_defaults(run=_replay)
+
+    status = commands.add_parser("status", help="print the learner's counts and live metrics")
+    _add_broker(status)
+    status.add_argument("--json", action="store_true", help="print the raw status record")
+    status.set_defaults(run=_status)
+
+    evaluate = commands.add_parser("evaluate", help="prequential evaluation offline, with the worker's core")
+    evaluate.add_argument("--dataset", default="yeast")
+    evaluate.add_argument("--xml")
+    evaluate.add_argument("--model", action="append", help="model spec; repeat to compare models")
+    evaluate.add_argument("--label-delay", type=int, default=0)
+    evaluate.add_argument("--window", type=int, default=1000)
+    evaluate.add_argument("--limit", type=int)
+    evaluate.add_argument("--json", dest="json_out", help="write the results as JSON here")
+    evaluate.add_argument("--plot", help="draw micro-F1, macro-F1 and Hamming loss over the stream to this PNG")
+    evaluate.set_defaults(run=_evaluate)
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    bench.add_argument("which", choices=["models", "drift"])
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _demo(args) -> int:
+    from stream_mlc.demo import run_demo
+
+    return run_demo(args.dataset, args.label_delay, args.model)
+
+
+def _broker(args) -> int:
+    from stream_mlc.service.broker import EmbeddedBroker
+
+    with EmbeddedBroker(port=args.port) as broker:
+        print(f"Tansu broker on {broker.bootstrap} (memory storage); Ctrl-C stops it", flush=True)
+        try:
+            broker.process.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _topics_create(args) -> int:
+    from stream_mlc.service.admin import create_topics
+
+    for name, what in create_topics(_settings(args)).items():
+        print(f"{name}: {what}")
+    return 0
+
+
+def _worker(args) -> int:
+    from stream_mlc.service.worker import run_worker
+
+    return run_worker(_settings(args))
+
+
+def _replay(args) -> int:
+    from tqdm import tqdm
+
+    from stream_mlc.io.datasets import open_dataset
+    from stream_mlc.service.producer import replay
+
+    data = open_dataset(args.dataset, xml=args.xml, limit=args.limit)
+    with tqdm(total=data.n_rows, desc="sent", unit="ev", disable=None) as bar:
+        features, labels = replay(data, _settings(args), label_delay=args.label_delay, progress=bar.update)
+    print(f"sent {features} feature events and {labels} label events")
+    return 0
+
+
+def _status(args) -> int:
+    import orjson
+
+    from stream_mlc.service.reader import latest_status
+
+    statuses = asyncio.run(latest_status(_settings(args)))
+    if not statuses:
+        print("no status published yet")
+        return 1
+    for worker, status in sorted(statuses.items()):
+        if args.json:
+            print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
+            continue
+        print(f"{worker}: learned {status['learned']}, labels {len(status['labels'])}, counts {status['counts']}")
+        for name, value in status["metrics"]["cumulative"].items():
+            window = status["metrics"]["window"].get(name, float("nan"))
+            print(f"  {name:<20} {value:8.4f}  (window {window:.4f})")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from stream_mlc.report import run_evaluate
+
+    return run_evaluate(args)
+
+
+def _bench(args) -> int:
+    import importlib
+
+    module = importlib.import_module(f"stream_mlc.bench.{args.which}")
+    return module.main(args.rest)

@@ -1,0 +1,152 @@
+"""The prequential engine: score, join delayed labels, score the stored prediction, learn.
+
+The worker and the offline ``evaluate`` command drive the same :class:`Engine`, so offline
+results predict the service's. The worker's agents call :meth:`Engine.score` for feature
+events and :meth:`Engine.join` for label events; every joined example goes through
+:meth:`Engine.learn`, which is the only place the model changes. ``model_version`` is the
+number of examples learned so far: a prediction made at version ``v`` was made by the model
+that had learned exactly the first ``v`` joined examples, in learning order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Prediction
+from stream_mlc.core.join import JoinBuffer, JoinLimits
+from stream_mlc.core.metrics import MultiLabelMetrics
+from stream_mlc.core.models import make_model
+from stream_mlc.core.thresholds import FixedThresholds
+from stream_mlc.errors import StreamMlcError
+
+
+class LabelLimitError(StreamMlcError):
+    """A label event names more distinct labels than the service accepts."""
+
+
+@dataclass
+class EngineConfig:
+    model: str = "river-br-lr"
+    metrics_window: int = 1000
+    max_labels: int = 10_000
+    join: JoinLimits = field(default_factory=JoinLimits)
+
+
+class Engine:
+    """One model with its label set, thresholds, join buffer and prequential metrics.
+
+    Parameters
+    ----------
+    model
+        A River-style multi-label classifier (see :mod:`stream_mlc.core.models`).
+    thresholds
+        Per-label decision thresholds; fixed at 0.5 by default.
+    join
+        The join buffer (its store may be a changelog-backed table).
+    metrics
+        The incremental prequential metrics.
+    max_labels
+        Label names beyond this many are refused (:class:`LabelLimitError`).
+
+    Examples
+    --------
+    >>> from stream_mlc.core.events import FeatureEvent, LabelEvent
+    >>> engine = Engine.from_config(EngineConfig(model="river-br-lr"))
+    >>> prediction, _ = engine.score(FeatureEvent("e1", {"f": 1.0}), now=0.0)
+    >>> prediction.model_version, prediction.labels
+    (0, [])
+    >>> joined = engine.join(LabelEvent("e1", frozenset({"spam"})), now=1.0)
+    >>> engine.learn(joined)
+    >>> engine.labels, engine.learned
+    (['spam'], 1)
+    """
+
+    def __init__(self, model, *, thresholds=None, join=None, metrics=None, max_labels: int = 10_000):
+        self.model = model
+        self.thresholds = thresholds or FixedThresholds()
+        self.buffer = join if join is not None else JoinBuffer()
+        self.metrics = metrics or MultiLabelMetrics()
+        self.max_labels = max_labels
+        self.labels: list[str] = []
+        self._known: set[str] = set()
+        self.learned = 0
+
+    @classmethod
+    def from_config(cls, config: EngineConfig, store=None) -> Engine:
+        return cls(
+            make_model(config.model),
+            join=JoinBuffer(config.join, store),
+            metrics=MultiLabelMetrics(window=config.metrics_window),
+            max_labels=config.max_labels,
+        )
+
+    # -- scoring ---------------------------------------------------------------------------
+    def predict(self, features: dict[str, float]) -> dict[str, float]:
+        """Probability of every known label for one event."""
+        proba = self.model.predict_proba_one(features)
+        return {label: _positive(proba.get(label)) for label in self.labels}
+
+    def prediction(self, event: FeatureEvent, now: float) -> Prediction:
+        scores = self.predict(event.features)
+        thresholds = {label: self.thresholds.get(label) for label in self.labels}
+        predicted = [label for label in self.labels if scores[label] >= thresholds[label]]
+        return Prediction(event.id, predicted, scores, self.learned, thresholds, now)
+
+    def score(self, event: FeatureEvent, now: float) -> tuple[Prediction, JoinedExample | None]:
+        """Predict one event and keep it for its labels; return the example if they already came."""
+        prediction = self.prediction(event, now)
+        return prediction, self.buffer.add_prediction(event, prediction, now)
+
+    # -- joining and learning ------------------------------------------------------------------
+    def join(self, event: LabelEvent, now: float) -> JoinedExample | None:
+        """Join labels with their scored event (or keep them until it is scored)."""
+        self._check_label_budget(event)
+        return self.buffer.add_labels(event, now)
+
+    def learn(self, example: JoinedExample) -> None:
+        """Score the stored prediction against the truth, adapt thresholds, then learn."""
+        self._admit_labels(example.labels if example.observed is None else example.observed | example.labels)
+        observed = example.observed
+        counted = self.labels if observed is None else [name for name in self.labels if name in observed]
+        self.metrics.update(example.labels, example.predicted, example.scores, self.labels, example.observed)
+        for label in counted:
+            self.thresholds.update(label, example.scores.get(label, 0.0), label in example.labels)
+        self.model.learn_one(example.features, {label: label in example.labels for label in counted})
+        self.learned += 1
+
+    def expire(self, now: float) -> int:
+        return self.buffer.expire(now)
+
+    def status(self) -> dict:
+        """Counts and metrics, JSON-able: what ``stream-mlc status`` and the demo print."""
+        report = self.metrics.report()
+        return {
+            "learned": self.learned,
+            "labels": list(self.labels),
+            "thresholds": self.thresholds.snapshot(self.labels),
+            "pending": len(self.buffer),
+            "join": dict(self.buffer.counts),
+            "metrics": report,
+        }
+
+    def _check_label_budget(self, event: LabelEvent) -> None:
+        names = event.labels if event.observed is None else event.labels | event.observed
+        new = [name for name in names if name not in self._known]
+        if new and len(self._known) + len(new) > self.max_labels:
+            raise LabelLimitError(
+                f"label limit reached: {len(self._known)} labels known, max_labels={self.max_labels}; "
+                f"refusing new labels {sorted(new)[:5]}"
+            )
+
+    def _admit_labels(self, names) -> None:
+        # Sorted, so that a batch of new labels gets the same order in every run.
+        for name in sorted(names):
+            if name not in self._known:
+                self._known.add(name)
+                self.labels.append(name)
+
+
+def _positive(proba) -> float:
+    if not proba:
+        return 0.0
+    return float(proba.get(True, 0.0))

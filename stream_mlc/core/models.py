@@ -1,0 +1,84 @@
+"""Multi-label models by name: ``make_model("river-br-lr")`` or ``make_model("name:param=value,...")``.
+
+A model is any River-style multi-label classifier: ``learn_one(x, y)`` with ``y`` a dict
+``{label: bool}`` holding only the labels known for the example, and ``predict_proba_one(x)``
+returning ``{label: {False: p0, True: p1}}`` for the labels it has seen. River's models and
+ours (:mod:`stream_mlc.learners`) both register here, so that the worker and ``evaluate``
+select them the same way.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from typing import Any
+
+from stream_mlc.errors import ConfigError
+
+Factory = Callable[..., Any]
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register(name: str) -> Callable[[Factory], Factory]:
+    """Class or function decorator: make ``name`` selectable with :func:`make_model`."""
+
+    def add(factory: Factory) -> Factory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return add
+
+
+def available() -> list[str]:
+    """The names :func:`make_model` accepts."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split ``"name:a=1,b=x"`` into ``("name", {"a": 1, "b": "x"})``.
+
+    >>> parse_spec("river-br-lr:lr=0.05,l2=0")
+    ('river-br-lr', {'lr': 0.05, 'l2': 0})
+    """
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"model parameter {item!r} in {spec!r} is not key=value")
+        params[key.strip()] = _literal(raw.strip())
+    return name.strip(), params
+
+
+def make_model(spec: str):
+    """A fresh, untrained model from its spec.
+
+    >>> make_model("river-br-lr").predict_proba_one({"a": 1.0})
+    {}
+    """
+    _load_builtin()
+    name, params = parse_spec(spec)
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(available())}")
+    try:
+        return _REGISTRY[name](**params)
+    except TypeError as error:
+        raise ConfigError(f"bad parameters for model {name!r}: {error}") from error
+
+
+def _literal(raw: str) -> Any:
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def _load_builtin() -> None:
+    # Importing the modules runs their @register decorators.
+    from stream_mlc.core import river_models  # noqa: F401
+
+    try:
+        import stream_mlc.learners  # noqa: F401
+    except ImportError:  # the native learners are optional until they land
+        pass

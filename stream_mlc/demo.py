@@ -1,0 +1,100 @@
+"""``stream-mlc demo``: the whole service on an embedded broker, on River's Yeast stream.
+
+It starts the broker, creates the topics, starts a worker process, replays the data set
+(labels ``label_delay`` events late), follows the predictions and the learner's status with
+progress bars, prints a summary, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stream_mlc.errors import StreamMlcError
+from stream_mlc.io.datasets import open_dataset
+from stream_mlc.service.admin import create_topics
+from stream_mlc.service.broker import EmbeddedBroker, free_port
+from stream_mlc.service.process import WorkerProcess
+from stream_mlc.service.producer import replay
+from stream_mlc.service.reader import wait_until
+from stream_mlc.settings import Settings
+
+SUMMARY_METRICS = (
+    ("micro-F1", "micro_f1"),
+    ("macro-F1", "macro_f1"),
+    ("example-based F1", "example_f1"),
+    ("Hamming loss", "hamming_loss"),
+    ("subset accuracy", "subset_accuracy"),
+)
+
+
+def run_demo(dataset: str = "yeast", label_delay: int = 200, model: str | None = None, timeout_s: float = 300.0) -> int:
+    data = open_dataset(dataset)
+    records = list(data)
+    n = len(records)
+    workdir = Path(tempfile.mkdtemp(prefix="stream-mlc-demo-"))
+    print(f"stream-mlc demo: {data.name}, {n} events, {len(data.label_names)} labels, labels {label_delay} events late")
+    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
+        settings = Settings.from_env(broker=broker.bootstrap, web_port=free_port(), model=model)
+        create_topics(settings)
+        worker = WorkerProcess.start(settings, workdir / "worker.log")
+        try:
+            summary = _stream(settings, records, label_delay, timeout_s, worker)
+        finally:
+            stop_s = worker.stop()
+    _print_summary(summary, n, stop_s)
+    print(f"logs: {workdir}")
+    return 0
+
+
+def _stream(settings: Settings, records: list, label_delay: int, timeout_s: float, worker: WorkerProcess) -> dict:
+    n = len(records)
+    start = time.monotonic()
+    sender = threading.Thread(target=replay, args=(records, settings), kwargs={"label_delay": label_delay}, daemon=True)
+    sender.start()
+    scored = tqdm(total=n, desc="predicted", unit="ev", leave=True)
+    learned = tqdm(total=n, desc="learned  ", unit="ev", leave=True)
+
+    def on_record(topic: str, record: dict) -> None:
+        if topic.endswith("predictions"):
+            scored.update(1)
+        else:
+            learned.update(record["learned"] - learned.n)
+
+    def done(state: dict) -> bool:
+        if worker.process.poll() is not None:
+            raise StreamMlcError(f"the worker exited with code {worker.process.returncode}; see {worker.log_path}")
+        return state["predictions"] >= n and state["status"].get("learned", 0) >= n
+
+    try:
+        state = asyncio.run(wait_until(settings, done, timeout_s=timeout_s, on_record=on_record))
+    finally:
+        scored.close()
+        learned.close()
+    sender.join()
+    state["seconds"] = time.monotonic() - start
+    return state
+
+
+def _print_summary(state: dict, n: int, stop_s: float) -> None:
+    status = state["status"]
+    metrics = status["metrics"]["cumulative"]
+    counts = status["counts"]
+    rows = [
+        ("events", f"{n}"),
+        ("predictions", f"{state['predictions']}"),
+        ("labels joined", f"{status['learned']}"),
+        *((name, f"{metrics[key]:.4f}") for name, key in SUMMARY_METRICS),
+        ("dead-lettered", f"{counts.get('deadlettered', 0)}"),
+        ("events/s", f"{n / state['seconds']:.0f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print("\nsummary (prequential, labels joined by the worker)")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value:>10}")
+    print(f"worker stopped in {stop_s:.1f} s")

@@ -1,0 +1,101 @@
+"""All settings in one frozen object, read from the environment in one place.
+
+Every field can be set as ``STREAM_MLC_<FIELD>`` (upper case), e.g. ``STREAM_MLC_BROKER``.
+Command-line options override the environment through :meth:`Settings.replace`.
+Secrets (SASL password) are never printed: :meth:`Settings.safe_dict` masks them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+
+from stream_mlc.errors import ConfigError
+
+ENV_PREFIX = "STREAM_MLC_"
+_SECRETS = {"sasl_password"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str = "localhost:9092"
+    topic_prefix: str = "mlc."
+    app_id: str = "stream-mlc"
+    worker_id: str = "worker-1"
+    model: str = "river-br-lr"
+    #: Pending joins older than this (seconds) or beyond this count expire, and are counted.
+    join_max_age_s: float = 7 * 24 * 3600.0
+    join_max_entries: int = 1_000_000
+    max_labels: int = 10_000
+    metrics_window: int = 1000
+    #: Messages larger than this are dead-lettered without being parsed.
+    max_message_bytes: int = 1_000_000
+    #: Events an agent takes at once, and how long it waits to fill a batch.
+    batch_size: int = 500
+    batch_within_s: float = 0.05
+    #: Features and labels are processed in event-time order; a silent input stops holding
+    #: the other back after this long (Kafka Streams' max.task.idle.ms).
+    align_idle_s: float = 0.05
+    #: The learner republishes its status after this many learned examples (and when idle).
+    status_every: int = 200
+    status_interval_s: float = 1.0
+    #: Partition-count override for `topics create` (tests, small brokers); 0 keeps topics/.
+    partitions: int = 0
+    producer_linger_ms: int = 5
+    web_port: int = 6066
+    log_level: str = "warning"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Settings from ``STREAM_MLC_*`` variables, then ``overrides`` (ignored when None)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, raw, type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` for Kafka clients (``kafka://host:port`` is accepted too)."""
+        return normalize_broker(self.broker)
+
+    def topic(self, short_name: str) -> str:
+        return f"{self.topic_prefix}{short_name}"
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes :meth:`from_env` give these settings (for child processes)."""
+        return {ENV_PREFIX + k.upper(): str(v) for k, v in dataclasses.asdict(self).items()}
+
+    def safe_dict(self) -> dict:
+        return {k: ("***" if k in _SECRETS and v else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def normalize_broker(broker: str) -> str:
+    """>>> normalize_broker("kafka://127.0.0.1:9092,kafka://h2:9093")
+    '127.0.0.1:9092,h2:9093'
+    """
+    hosts = [part.strip().removeprefix("kafka://") for part in broker.split(",") if part.strip()]
+    if not hosts or any(":" not in host for host in hosts):
+        raise ConfigError(f"broker {broker!r} is not host:port[,host:port...]")
+    return ",".join(hosts)
+
+
+def _convert(name: str, raw: str, kind: type):
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError as error:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from error

@@ -1,0 +1,178 @@
+"""The wire contract: decode input messages into core events, encode outputs as JSON.
+
+Decoding never lets a bad message through and never raises anything but
+:class:`~stream_mlc.errors.DecodeError`, whose text is the dead-letter reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+import orjson
+
+from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Prediction
+from stream_mlc.errors import DecodeError
+
+MAX_ID_LENGTH = 256
+
+
+def decode_features(key: bytes | None, value: bytes | None, max_bytes: int = 1_000_000) -> FeatureEvent:
+    """A feature event from a ``mlc.features`` message.
+
+    >>> decode_features(b"e1", b'{"id": "e1", "features": {"a": 1, "b": 0.5}}')
+    FeatureEvent(id='e1', features={'a': 1.0, 'b': 0.5}, ts=None)
+    >>> decode_features(b"e1", b'{"id": "e1", "features": {"a": "x"}}')
+    Traceback (most recent call last):
+    ...
+    stream_mlc.errors.DecodeError: feature 'a' is not a number: 'x'
+    """
+    doc = _load_object(value, max_bytes)
+    event_id = _event_id(doc, key)
+    raw = doc.get("features")
+    if not isinstance(raw, dict):
+        raise DecodeError(f"'features' must be an object of name: number, got {_type(raw)}")
+    features = {}
+    for name, number in raw.items():
+        features[name] = _finite(number, f"feature {name!r}")
+    return FeatureEvent(event_id, features, _ts(doc))
+
+
+def decode_labels(key: bytes | None, value: bytes | None, max_bytes: int = 1_000_000) -> LabelEvent:
+    """A label event from a ``mlc.labels`` message.
+
+    >>> decode_labels(None, b'{"id": "e1", "labels": ["a"], "observed": ["b"]}')
+    LabelEvent(id='e1', labels=frozenset({'a'}), observed=frozenset({'a', 'b'}), ts=None)
+    """
+    doc = _load_object(value, max_bytes)
+    event_id = _event_id(doc, key)
+    labels = _names(doc.get("labels"), "labels")
+    observed = None
+    if doc.get("observed") is not None:
+        # A label said to be positive is known for the event, listed in `observed` or not.
+        observed = _names(doc["observed"], "observed") | labels
+    return LabelEvent(event_id, labels, observed, _ts(doc))
+
+
+def encode_prediction(prediction: Prediction) -> bytes:
+    return orjson.dumps(
+        {
+            "id": prediction.id,
+            "labels": prediction.labels,
+            "scores": prediction.scores,
+            "thresholds": prediction.thresholds,
+            "model_version": prediction.model_version,
+            "ts": prediction.ts,
+        }
+    )
+
+
+def encode_joined(example: JoinedExample) -> bytes:
+    return orjson.dumps(
+        {
+            "id": example.id,
+            "features": example.features,
+            "labels": sorted(example.labels),
+            "observed": None if example.observed is None else sorted(example.observed),
+            "scores": example.scores,
+            "predicted": example.predicted,
+            "model_version": example.model_version,
+            "feature_ts": example.feature_ts,
+            "label_ts": example.label_ts,
+        }
+    )
+
+
+def decode_joined(value: bytes) -> JoinedExample:
+    """A joined example from ``mlc.training`` (written by the service itself)."""
+    doc = orjson.loads(value)
+    observed = doc.get("observed")
+    return JoinedExample(
+        id=doc["id"],
+        features=doc["features"],
+        labels=frozenset(doc["labels"]),
+        observed=None if observed is None else frozenset(observed),
+        scores=doc["scores"],
+        predicted=doc["predicted"],
+        model_version=doc["model_version"],
+        feature_ts=doc.get("feature_ts"),
+        label_ts=doc.get("label_ts"),
+    )
+
+
+def dead_letter(topic: str, partition: int, offset: int, error: str, payload: bytes | None) -> bytes:
+    """A ``mlc.deadletter`` value that keeps the original payload for a later replay."""
+    payload = payload or b""
+    try:
+        text, encoding = payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
+    return orjson.dumps(
+        {
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "error": error,
+            "payload": text,
+            "payload_encoding": encoding,
+        }
+    )
+
+
+def _load_object(value: bytes | None, max_bytes: int) -> dict:
+    if value is None:
+        raise DecodeError("empty message (no value)")
+    if len(value) > max_bytes:
+        raise DecodeError(f"message of {len(value)} bytes exceeds max_message_bytes={max_bytes}; not parsed")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise DecodeError(f"not valid JSON: {error}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError(f"value must be a JSON object, got {_type(doc)}")
+    return doc
+
+
+def _event_id(doc: dict, key: bytes | None) -> str:
+    event_id = doc.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise DecodeError(f"'id' must be a non-empty string, got {_type(event_id)}")
+    if len(event_id) > MAX_ID_LENGTH:
+        raise DecodeError(f"'id' is longer than {MAX_ID_LENGTH} characters")
+    if key is not None and key != event_id.encode("utf-8", "surrogatepass"):
+        # The key decides the partition, and the join is local to a partition.
+        raise DecodeError(f"message key {key[:64]!r} does not match id {event_id[:64]!r}")
+    return event_id
+
+
+def _names(raw: Any, field: str) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(name, str) and name for name in raw):
+        raise DecodeError(f"{field!r} must be a list of non-empty strings, got {_preview(raw)}")
+    return frozenset(raw)
+
+
+def _finite(number: Any, what: str) -> float:
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise DecodeError(f"{what} is not a number: {_preview(number)}")
+    try:
+        result = float(number)
+    except OverflowError:
+        raise DecodeError(f"{what} is too large for a float") from None
+    if not math.isfinite(result):
+        raise DecodeError(f"{what} is not finite: {number!r}")
+    return result
+
+
+def _ts(doc: dict) -> float | None:
+    ts = doc.get("ts")
+    return None if ts is None else _finite(ts, "'ts'")
+
+
+def _type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
