@@ -40,7 +40,9 @@ def run_demo(dataset: str = "yeast", label_delay: int = 200, model: str | None =
     workdir = Path(tempfile.mkdtemp(prefix="stream-mlc-demo-"))
     print(f"stream-mlc demo: {data.name}, {n} events, {len(data.label_names)} labels, labels {label_delay} events late")
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-        settings = Settings.from_env(broker=broker.bootstrap, web_port=free_port(), model=model)
+        settings = Settings.from_env(
+            broker=broker.bootstrap, web_port=free_port(), model=model, labels=",".join(data.label_names)
+        )
         create_topics(settings)
         worker = WorkerProcess.start(settings, workdir / "worker.log")
         try:

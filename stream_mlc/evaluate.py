@@ -40,6 +40,7 @@ def prequential(
     model: str,
     *,
     label_delay: int = 0,
+    labels: tuple[str, ...] | None = None,
     window: int = 1000,
     curve_every: int = 0,
     progress=None,
@@ -49,10 +50,14 @@ def prequential(
     ``records`` yield objects with ``feature_event()`` and ``label_event()`` (see
     :mod:`stream_mlc.io.datasets`). ``curve_every`` > 0 records the metrics every that
     many joined events, for plots. ``progress`` is called with the number of events scored.
+    ``labels`` declares the label set up front; by default the data set's ``label_names``
+    if it has them (as a worker started with the same ``labels`` setting would know them).
     """
-    engine = Engine.from_config(
-        EngineConfig(model=model, metrics_window=window, join=JoinLimits(max_age_s=None, max_entries=None))
-    )
+    if labels is None:
+        labels = tuple(getattr(records, "label_names", ()))
+    config = EngineConfig(model=model, metrics_window=window, labels=tuple(labels),
+                          join=JoinLimits(max_age_s=None, max_entries=None))
+    engine = Engine.from_config(config)
     waiting: deque = deque()
     curve: list[dict] = []
     start = time.perf_counter()

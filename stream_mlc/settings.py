@@ -28,6 +28,8 @@ class Settings:
     join_max_age_s: float = 7 * 24 * 3600.0
     join_max_entries: int = 1_000_000
     max_labels: int = 10_000
+    #: Comma-separated labels known from the start; others become known when first positive.
+    labels: str = ""
     metrics_window: int = 1000
     #: Messages larger than this are dead-lettered without being parsed.
     max_message_bytes: int = 1_000_000
@@ -70,6 +72,10 @@ class Settings:
     def bootstrap(self) -> str:
         """``host:port`` for Kafka clients (``kafka://host:port`` is accepted too)."""
         return normalize_broker(self.broker)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.labels.split(",") if name.strip())
 
     def topic(self, short_name: str) -> str:
         return f"{self.topic_prefix}{short_name}"

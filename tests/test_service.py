@@ -41,11 +41,17 @@ def wait_for(settings, predictions: int, learned: int, worker, timeout_s: float 
 
 
 @pytest.fixture(scope="module")
-def yeast():
-    return list(open_dataset("yeast"))
+def yeast_data():
+    return open_dataset("yeast")
 
 
-def test_yeast_stream_reproduces_offline_core(service_settings, start_worker, yeast):
+@pytest.fixture(scope="module")
+def yeast(yeast_data):
+    return list(yeast_data)
+
+
+def test_yeast_stream_reproduces_offline_core(service_settings, start_worker, yeast, yeast_data):
+    service_settings = service_settings.replace(labels=",".join(yeast_data.label_names))
     worker = start_worker(service_settings)
     replay(yeast, service_settings, label_delay=LABEL_DELAY)
     state = wait_for(service_settings, len(yeast), len(yeast), worker)
@@ -62,23 +68,23 @@ def test_yeast_stream_reproduces_offline_core(service_settings, start_worker, ye
     assert status["counts"].get("deadlettered", 0) == 0
 
     # Replay the worker's interleaving of scoring and learning through the same core.
-    offline = reproduce(service_settings.model, training, predictions)
+    offline = reproduce(service_settings, training, predictions)
     worker_metrics = status["metrics"]["cumulative"]
     for name, value in offline.metrics.report()["cumulative"].items():
         assert worker_metrics[name] == pytest.approx(value, abs=1e-9), name
 
     # The service adds no error of its own: close to the nominal offline run with delay 200.
-    nominal = prequential(yeast, service_settings.model, label_delay=LABEL_DELAY).metrics
+    nominal = prequential(yeast_data, service_settings.model, label_delay=LABEL_DELAY).metrics
     assert abs(worker_metrics["micro_f1"] - nominal["micro_f1"]) < 0.01
 
 
-def reproduce(model: str, training: list[JoinedExample], predictions: list[dict]) -> Engine:
+def reproduce(settings, training: list[JoinedExample], predictions: list[dict]) -> Engine:
     """Re-score every event with the model version the worker used, and learn in its order.
 
     Each re-computed prediction must equal the published one; the metrics are then
     computed from the re-computed predictions, so that they check the worker's too.
     """
-    engine = Engine.from_config(EngineConfig(model=model))
+    engine = Engine.from_config(EngineConfig(model=settings.model, labels=settings.label_names))
     features = {example.id: example.features for example in training}
     by_version: dict[int, list[dict]] = {}
     for prediction in predictions:

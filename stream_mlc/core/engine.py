@@ -29,6 +29,8 @@ class EngineConfig:
     model: str = "river-br-lr"
     metrics_window: int = 1000
     max_labels: int = 10_000
+    #: Labels known from the start (an ARFF header, a declared label set); others join as they appear.
+    labels: tuple[str, ...] = ()
     join: JoinLimits = field(default_factory=JoinLimits)
 
 
@@ -47,6 +49,10 @@ class Engine:
         The incremental prequential metrics.
     max_labels
         Label names beyond this many are refused (:class:`LabelLimitError`).
+    labels
+        Labels known from the start. A label event lists only positive labels, so a label
+        not declared here becomes known when it is first positive; from then on it is
+        learned (and scored) as negative wherever it is not listed.
 
     Examples
     --------
@@ -61,7 +67,7 @@ class Engine:
     (['spam'], 1)
     """
 
-    def __init__(self, model, *, thresholds=None, join=None, metrics=None, max_labels: int = 10_000):
+    def __init__(self, model, *, thresholds=None, join=None, metrics=None, max_labels: int = 10_000, labels=()):
         self.model = model
         self.thresholds = thresholds or FixedThresholds()
         self.buffer = join if join is not None else JoinBuffer()
@@ -70,6 +76,8 @@ class Engine:
         self.labels: list[str] = []
         self._known: set[str] = set()
         self.learned = 0
+        for name in labels:  # declared order, not sorted
+            self._admit(name)
 
     @classmethod
     def from_config(cls, config: EngineConfig, store=None) -> Engine:
@@ -78,6 +86,7 @@ class Engine:
             join=JoinBuffer(config.join, store),
             metrics=MultiLabelMetrics(window=config.metrics_window),
             max_labels=config.max_labels,
+            labels=config.labels,
         )
 
     # -- scoring ---------------------------------------------------------------------------
@@ -89,7 +98,7 @@ class Engine:
     def prediction(self, event: FeatureEvent, now: float) -> Prediction:
         scores = self.predict(event.features)
         thresholds = {label: self.thresholds.get(label) for label in self.labels}
-        predicted = [label for label in self.labels if scores[label] >= thresholds[label]]
+        predicted = [label for label in self.labels if scores[label] > thresholds[label]]
         return Prediction(event.id, predicted, scores, self.learned, thresholds, now)
 
     def score(self, event: FeatureEvent, now: float) -> tuple[Prediction, JoinedExample | None]:
@@ -142,8 +151,11 @@ class Engine:
         # Sorted, so that a batch of new labels gets the same order in every run.
         for name in sorted(names):
             if name not in self._known:
-                self._known.add(name)
-                self.labels.append(name)
+                self._admit(name)
+
+    def _admit(self, name: str) -> None:
+        self._known.add(name)
+        self.labels.append(name)
 
 
 def _positive(proba) -> float:

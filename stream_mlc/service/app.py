@@ -86,6 +86,7 @@ class Service:
                     model=s.model,
                     metrics_window=s.metrics_window,
                     max_labels=s.max_labels,
+                    labels=s.label_names,
                     join=JoinLimits(s.join_max_age_s, s.join_max_entries),
                 ),
                 store=_StrKeys(table),
