@@ -42,6 +42,12 @@ class Settings:
     #: The learner republishes its status after this many learned examples (and when idle).
     status_every: int = 200
     status_interval_s: float = 1.0
+    #: The learner's state is checkpointed (with its input offsets) after this many learned
+    #: examples or this many seconds, whichever first, and on a clean stop.
+    checkpoint_every: int = 1000
+    checkpoint_interval_s: float = 10.0
+    #: Also keep the newest checkpoint in this directory (empty: only the Kafka topic).
+    checkpoint_dir: str = ""
     #: Partition-count override for `topics create` (tests, small brokers); 0 keeps topics/.
     partitions: int = 0
     producer_linger_ms: int = 5

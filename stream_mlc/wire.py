@@ -55,7 +55,8 @@ def decode_labels(key: bytes | None, value: bytes | None, max_bytes: int = 1_000
     return LabelEvent(event_id, labels, observed, _ts(doc))
 
 
-def encode_prediction(prediction: Prediction) -> bytes:
+def encode_prediction(prediction: Prediction, ts: float) -> bytes:
+    """The ``mlc.predictions`` value; ``ts`` is when it is published (epoch seconds)."""
     return orjson.dumps(
         {
             "id": prediction.id,
@@ -63,14 +64,20 @@ def encode_prediction(prediction: Prediction) -> bytes:
             "scores": prediction.scores,
             "thresholds": prediction.thresholds,
             "model_version": prediction.model_version,
-            "ts": prediction.ts,
+            "ts": ts,
         }
     )
 
 
-def encode_joined(example: JoinedExample) -> bytes:
+def encode_joined(example: JoinedExample, seq: int) -> bytes:
+    """The ``mlc.training`` value; ``seq`` is the example's place in the learning order (from 1).
+
+    A worker that resumes from a checkpoint learns again what it had learned after it, so
+    the log may repeat a ``seq``: the last record of each ``seq`` is the one that counts.
+    """
     return orjson.dumps(
         {
+            "seq": seq,
             "id": example.id,
             "features": example.features,
             "labels": sorted(example.labels),

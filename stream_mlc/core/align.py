@@ -3,24 +3,30 @@
 A Kafka consumer may deliver a backlog of one partition long before another's. Scoring a
 feature event before the label events produced before it have been learned would make
 the service's predictions worse than the stream allows, and would make them depend on
-fetch timing. The aligner buffers events from every lane (a topic-partition) and releases
-them in timestamp order: an event goes once every lane that may still bring something
-older has shown an event at least as recent. A lane holds the others back while the
-consumer has not read it to its end (``behind``: a busy consumer, not a quiet producer, is
-why nothing new came from it), and for ``idle_s`` seconds after its last event; after that
-a quiet lane no longer stalls the others (Kafka Streams' ``max.task.idle.ms``).
+fetch timing. The aligner keeps one FIFO queue per lane (a topic-partition) and always
+releases the head with the smallest key ``(timestamp, rank, lane)``, as a k-way merge. A
+head may go only when no lane with an empty queue can still deliver an event that sorts
+before it:
+
+* a lane the consumer has not read to its end (``behind``) may: it holds back every head
+  newer than the last timestamp it delivered;
+* a lane read to its end holds them back for ``idle_s`` seconds after its last event (new
+  events may be in flight), then no longer (Kafka Streams' ``max.task.idle.ms``).
+
+The release order is then a function of the input topics' contents alone, not of fetch
+timing, and each lane is released in offset order, so "everything before offset n of each
+partition" is a well-defined point to checkpoint and to resume from.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
+from collections import deque
 from collections.abc import Collection, Hashable
 from typing import Any
 
 
 class EventTimeAligner:
-    """Merge lanes by event time; ties go to the lane with the lower ``rank``.
+    """Merge lanes by event time; ties go to the lower ``rank``, then the lower lane key.
 
     Parameters
     ----------
@@ -30,11 +36,11 @@ class EventTimeAligner:
     Examples
     --------
     >>> aligner = EventTimeAligner(idle_s=0.5)
-    >>> aligner.push("features-0", 10.0, "f1", now=0.0)
-    >>> aligner.pop_ready(now=0.1, behind={"labels-0"})   # unread labels may be older
+    >>> aligner.push(("features", 0), 10.0, "f1", now=0.0)
+    >>> aligner.pop_ready(now=0.1, behind={("labels", 0)})   # unread labels may be older
     []
-    >>> aligner.push("labels-0", 9.0, "l0", now=0.1, rank=1)
-    >>> aligner.pop_ready(now=0.2, behind={"labels-0"})   # l0 is older; f1 still waits
+    >>> aligner.push(("labels", 0), 9.0, "l0", now=0.1, rank=1)
+    >>> aligner.pop_ready(now=0.2, behind={("labels", 0)})   # l0 is older; f1 still waits
     ['l0']
     >>> aligner.pop_ready(now=0.7)       # labels read to the end and quiet for 0.6 s: f1 goes
     ['f1']
@@ -42,40 +48,58 @@ class EventTimeAligner:
 
     def __init__(self, idle_s: float):
         self.idle_s = idle_s
-        self.max_ts: dict[Hashable, float] = {}
-        self.last_push: dict[Hashable, float] = {}
-        self._heap: list[tuple[float, int, int, Any]] = []
-        self._seq = itertools.count()
+        self._queues: dict[Hashable, deque] = {}
+        self._rank: dict[Hashable, int] = {}
+        self._last_ts: dict[Hashable, float] = {}
+        self._last_push: dict[Hashable, float] = {}
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return sum(len(queue) for queue in self._queues.values())
 
     def push(self, lane: Hashable, ts: float, item: Any, now: float, rank: int = 0) -> None:
-        heapq.heappush(self._heap, (ts, rank, next(self._seq), item))
-        if ts > self.max_ts.get(lane, float("-inf")):
-            self.max_ts[lane] = ts
-        self.last_push[lane] = now
+        queue = self._queues.get(lane)
+        if queue is None:
+            queue = self._queues[lane] = deque()
+            self._rank[lane] = rank
+        queue.append((ts, item))
+        self._last_ts[lane] = ts
+        self._last_push[lane] = now
 
     def pop_ready(self, now: float, behind: Collection[Hashable] = ()) -> list[Any]:
-        """Every buffered item that no lane can still precede, in event-time order."""
-        limit = self.watermark(now, behind)
+        """Every buffered item that no lane can still precede, in release order."""
         ready = []
-        while self._heap and self._heap[0][0] <= limit:
-            ready.append(heapq.heappop(self._heap)[-1])
-        return ready
+        while True:
+            lane = self._next_lane()
+            if lane is None:
+                return ready
+            ts = self._queues[lane][0][0]
+            if not self._may_release(lane, ts, now, behind):
+                return ready
+            ready.append(self._queues[lane].popleft()[1])
 
     def pop_all(self) -> list[Any]:
-        """Everything buffered, in event-time order (at shutdown)."""
-        ready = [entry[-1] for entry in sorted(self._heap)]
-        self._heap.clear()
+        """Everything buffered, in release order, ignoring what may still come (at shutdown)."""
+        ready = []
+        while (lane := self._next_lane()) is not None:
+            ready.append(self._queues[lane].popleft()[1])
         return ready
 
-    def watermark(self, now: float, behind: Collection[Hashable] = ()) -> float:
-        """No lane that may still deliver something will deliver anything older than this."""
-        limit = float("inf")
-        for lane in behind:
-            limit = min(limit, self.max_ts.get(lane, float("-inf")))
-        for lane, last in self.last_push.items():
-            if now - last < self.idle_s:
-                limit = min(limit, self.max_ts[lane])
-        return limit
+    def _next_lane(self) -> Hashable | None:
+        best, best_key = None, None
+        for lane, queue in self._queues.items():
+            if queue:
+                key = (queue[0][0], self._rank[lane], lane)
+                if best_key is None or key < best_key:
+                    best, best_key = lane, key
+        return best
+
+    def _may_release(self, lane: Hashable, ts: float, now: float, behind: Collection[Hashable]) -> bool:
+        for other in behind:
+            if other != lane and not self._queues.get(other) and self._last_ts.get(other, float("-inf")) <= ts:
+                return False
+        for other, last_push in self._last_push.items():
+            if other == lane or self._queues[other] or self._last_ts[other] > ts:
+                continue
+            if now - last_push < self.idle_s:
+                return False
+        return True

@@ -11,7 +11,9 @@ Each event id has at most one entry, in one of three states:
     a second label event for the id (a producer retry) is recognised as a duplicate.
 
 Entries expire by age and by count, oldest first, so memory stays bounded whatever the
-producers do; every expiry is counted. The entries live in an injectable mutable mapping of
+producers do; every expiry is counted. Both are decided on the caller's clock (the worker
+passes event time) at the moment an entry is used or added, not when a sweep happens to
+run, so the outcome of a join depends only on the stream. The entries live in an injectable mutable mapping of
 plain JSON-able dicts: a ``dict`` in the offline evaluator, a changelog-backed Faust table
 in the worker. The arrival order needed for expiry is kept beside it, in memory, and rebuilt
 from the store with :meth:`JoinBuffer.rebuild` after a restore.
@@ -81,7 +83,7 @@ class JoinBuffer:
 
     def add_prediction(self, event: FeatureEvent, prediction: Prediction, now: float) -> JoinedExample | None:
         """Store a scored event; return the joined example if its labels were waiting."""
-        entry = self.store.get(event.id)
+        entry = self._live(event.id, now)
         if entry is None:
             self._put(event.id, _pending(event, prediction, now))
             return None
@@ -94,7 +96,7 @@ class JoinBuffer:
 
     def add_labels(self, event: LabelEvent, now: float) -> JoinedExample | None:
         """Join labels with their scored event, or park them until it is scored."""
-        entry = self.store.get(event.id)
+        entry = self._live(event.id, now)
         if entry is None:
             self._put(event.id, _early(event, now))
             return None
@@ -118,10 +120,22 @@ class JoinBuffer:
             dropped += 1
         return dropped
 
+    def _live(self, key: str, now: float) -> dict | None:
+        """The entry for ``key``, unless it is too old to use (then it expires now)."""
+        entry = self.store.get(key)
+        max_age = self.limits.max_age_s
+        if entry is not None and max_age is not None and now - entry["t"] > max_age:
+            self._drop(key)
+            return None
+        return entry
+
     def _put(self, key: str, entry: dict) -> None:
         self.store[key] = entry
         self._arrival[key] = entry["t"]
         self._arrival.move_to_end(key)
+        max_entries = self.limits.max_entries
+        while max_entries is not None and len(self._arrival) > max_entries:
+            self._drop(next(iter(self._arrival)))
 
     def _finish(self, key: str, t: float) -> None:
         # The tombstone keeps the first arrival time, so it expires with the entry it replaces.

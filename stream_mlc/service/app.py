@@ -5,10 +5,14 @@ counts) and hands their events, merged in event-time order, to one
 :class:`~stream_mlc.core.engine.Engine`:
 
 * a feature event is scored, the prediction published, and the event kept in the join
-  table (changelog-backed) until its labels come;
+  buffer until its labels come;
 * a label event is joined with its stored event; the stored prediction is scored against
   the truth and the model learns it at once. Every learned example is also logged on the
-  training topic, whose order is the learning order (model_version counts it).
+  training topic, whose order is the learning order (``model_version`` counts it).
+
+The engine, join buffer included, is checkpointed with the input offsets it reflects; a
+restarted worker resumes every input partition from its checkpointed offset, so it learns
+exactly what an uninterrupted worker would have (see :mod:`stream_mlc.core.checkpoint`).
 
 Bad input is data, not a crash: every message that breaks the wire contract goes to the
 dead-letter topic with the reason, and is counted.
@@ -25,38 +29,52 @@ import faust
 import orjson
 
 from stream_mlc.core.align import EventTimeAligner
+from stream_mlc.core.checkpoint import Checkpoint, LocalCheckpointStore, dumps
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.errors import DecodeError, StreamMlcError
+from stream_mlc.service.checkpoints import write_checkpoint
 from stream_mlc.service.kafka_config import faust_broker_kwargs
 from stream_mlc.settings import Settings
 from stream_mlc.topics import load_specs
 from stream_mlc.wire import dead_letter, decode_features, decode_labels, encode_joined, encode_prediction
 
 log = logging.getLogger(__name__)
+FEATURES, LABELS = 0, 1  # tie-break ranks: at equal timestamps, score before learning
 
 
 class Service:
-    """The worker's state: settings, engine, counters; :meth:`build` makes the Faust app."""
+    """The worker: settings, engine, counters, and the Faust app that feeds them."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None):
+    def __init__(self, settings: Settings, checkpoint: Checkpoint | None = None):
         self.settings = settings
-        self.engine = engine
+        self.engine = checkpoint.engine if checkpoint else new_engine(settings)
+        #: Per (topic, partition): the next offset to process. Starts at the checkpoint's.
+        self.processed: dict[tuple[str, int], int] = {
+            (topic, partition): offset
+            for topic, partitions in (checkpoint.offsets if checkpoint else {}).items()
+            for partition, offset in partitions.items()
+        }
         self.counts: Counter[str] = Counter()
+        self.event_clock = float("-inf")
+        self._fetched: dict[tuple[str, int], int] = {}
+        self._rank = {settings.topic("features"): FEATURES, settings.topic("labels"): LABELS}
         self._status_sent_at = 0.0
         self._status_learned = -1
+        self._checkpoint_at = (time.monotonic(), self.engine.learned)
+        self._slot = 0
+        self._processing = asyncio.Lock()
+        self.aligner = EventTimeAligner(settings.align_idle_s)
         self.app = self.build()
 
     def build(self) -> faust.App:
         s = self.settings
-        specs = load_specs()
         app = faust.App(
             s.app_id,
             broker=f"kafka://{s.bootstrap}",
             **faust_broker_kwargs(s),
             key_serializer="raw",
             value_serializer="raw",
-            store="memory://",
             processing_guarantee="at_least_once",
             # Tansu's first group join takes ~32 s with Faust's defaults, ~5 s with these.
             broker_session_timeout=5.0,
@@ -65,47 +83,17 @@ class Service:
             broker_commit_interval=1.0,
             consumer_auto_offset_reset="earliest",
             producer_linger=s.producer_linger_ms / 1000.0,
-            topic_partitions=specs["features"].partitions,
+            topic_partitions=load_specs()["features"].partitions,
             web_enabled=False,
             web_port=s.web_port,
             web_host="127.0.0.1",
         )
-        topic = {name: app.topic(s.topic(name), internal=False) for name in specs}
-        self.topics = topic
-        table = app.Table(
-            "joins",
-            partitions=specs["features"].partitions,
-            schema=faust.Schema(key_serializer="raw", value_serializer="json"),
-            # Batched agents have no single current event: route changelog writes by key,
-            # which is how the producers partitioned the features and labels.
-            use_partitioner=True,
-        )
-        if self.engine is None:
-            self.engine = Engine.from_config(
-                EngineConfig(
-                    model=s.model,
-                    metrics_window=s.metrics_window,
-                    max_labels=s.max_labels,
-                    labels=s.label_names,
-                    join=JoinLimits(s.join_max_age_s, s.join_max_entries),
-                ),
-                store=_StrKeys(table),
-            )
-
-        self.aligner = EventTimeAligner(s.align_idle_s)
-        self._processing = asyncio.Lock()
-        self._next_offset: dict = {}
-        self._source = {self.settings.topic("features"): "features", self.settings.topic("labels"): "labels"}
+        self.topics = {name: app.topic(s.topic(name), internal=False) for name in load_specs()}
 
         @app.agent(app.topic(s.topic("features"), s.topic("labels")), name="process")
         async def process(stream):
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                now = time.monotonic()
-                for event in events:
-                    message = event.message
-                    rank = 0 if self._source[message.topic] == "features" else 1
-                    self.aligner.push(message.tp, message.timestamp or 0.0, event, now, rank)
-                    self._next_offset[message.tp] = message.offset + 1
+                self.enqueue(events)
                 await self.release()
 
         @app.timer(interval=s.align_idle_s)
@@ -116,52 +104,70 @@ class Service:
 
         @app.timer(interval=1.0)
         async def housekeeping():
-            self.counts["expired"] += self.engine.expire(time.time())
-            await self.maybe_publish_status(idle=True)
+            async with self._processing:
+                self.counts["expired"] += self.engine.expire(self.event_clock)
+                await self.maybe_publish_status(idle=True)
+                await self.maybe_checkpoint()
 
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_before_shutdown.connect(self._on_shutdown)
         return app
 
-    # -- handlers: decode, call the core, send -------------------------------------------------
+    # -- input: align, then process in event-time order ------------------------------------------
+    def enqueue(self, events) -> None:
+        now = time.monotonic()
+        for event in events:
+            message = event.message
+            lane = (message.topic, message.partition)
+            if message.offset < self.processed.get(lane, 0):
+                continue  # Faust re-delivered what the restored state already reflects
+            self.aligner.push(lane, message.timestamp or 0.0, event, now, self._rank[message.topic])
+            self._fetched[lane] = message.offset + 1
+
     async def release(self) -> None:
-        """Process the events the aligner lets go, one batch at a time, in event-time order."""
+        """Process the events the aligner lets go, in event-time order, one caller at a time."""
         async with self._processing:
             ready = self.aligner.pop_ready(time.monotonic(), self._behind())
-            if not ready:
-                return
-            now = time.time()
             for event in ready:
-                if self._source[event.message.topic] == "features":
-                    await self.on_features(event, now)
+                message = event.message
+                self.event_clock = max(self.event_clock, message.timestamp or 0.0)
+                if self._rank[message.topic] == FEATURES:
+                    await self.on_features(event)
                 else:
-                    await self.on_labels(event, now)
-            await self.maybe_publish_status()
+                    await self.on_labels(event)
+                self.processed[(message.topic, message.partition)] = message.offset + 1
+            if ready:
+                await self.maybe_publish_status()
+                await self.maybe_checkpoint()
 
-    def _behind(self) -> list:
+    def _behind(self) -> list[tuple[str, int]]:
         """The input partitions the consumer has not read to their end yet."""
         consumer = self.app.consumer
         behind = []
         for tp in consumer.assignment():
-            if tp.topic in self._source:
+            if tp.topic in self._rank:
                 highwater = consumer.highwater(tp)
-                if highwater is None or self._next_offset.get(tp, 0) < highwater:
-                    behind.append(tp)
+                if highwater is None or self._fetched.get((tp.topic, tp.partition), 0) < highwater:
+                    behind.append((tp.topic, tp.partition))
         return behind
 
-    async def on_features(self, event, now: float) -> None:
+    # -- handlers: decode, call the core, send -------------------------------------------------
+    async def on_features(self, event) -> None:
         try:
             feature_event = decode_features(event.key, event.value, self.settings.max_message_bytes)
         except DecodeError as error:
             await self.dead_letter(event, error)
             return
-        prediction, joined = self.engine.score(feature_event, now)
+        prediction, joined = self.engine.score(feature_event, self.event_clock)
         self.counts["scored"] += 1
-        await self.topics["predictions"].send(key=event.key, value=encode_prediction(prediction))
+        await self.topics["predictions"].send(key=event.key, value=encode_prediction(prediction, time.time()))
         if joined is not None:
             await self.learn(joined)
 
-    async def on_labels(self, event, now: float) -> None:
+    async def on_labels(self, event) -> None:
         try:
-            joined = self.engine.join(decode_labels(event.key, event.value, self.settings.max_message_bytes), now)
+            label_event = decode_labels(event.key, event.value, self.settings.max_message_bytes)
+            joined = self.engine.join(label_event, self.event_clock)
         except StreamMlcError as error:
             await self.dead_letter(event, error)
             return
@@ -172,7 +178,7 @@ class Service:
     async def learn(self, joined) -> None:
         """Learn now, and log the example on the training topic: its order is the learning order."""
         self.engine.learn(joined)
-        await self.topics["training"].send(key=joined.id.encode(), value=encode_joined(joined))
+        await self.topics["training"].send(key=joined.id.encode(), value=encode_joined(joined, self.engine.learned))
 
     async def dead_letter(self, event, error: Exception) -> None:
         message = event.message
@@ -180,6 +186,67 @@ class Service:
         self.counts[f"deadlettered_{message.topic}"] += 1
         value = dead_letter(message.topic, message.partition, message.offset, str(error), event.value)
         await self.topics["deadletter"].send(key=event.key, value=value)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def checkpoint_now(self) -> Checkpoint:
+        offsets: dict[str, dict[int, int]] = {}
+        for (topic, partition), offset in self.processed.items():
+            offsets.setdefault(topic, {})[partition] = offset
+        return Checkpoint(self.engine, offsets)
+
+    async def maybe_checkpoint(self, force: bool = False) -> None:
+        since, learned = self._checkpoint_at
+        changed = self.engine.learned != learned
+        due = (self.engine.learned - learned >= self.settings.checkpoint_every
+               or time.monotonic() - since >= self.settings.checkpoint_interval_s)
+        if changed and (due or force):
+            await self.save_checkpoint()
+
+    async def save_checkpoint(self) -> None:
+        data = dumps(self.checkpoint_now())
+        self._slot = 1 - self._slot
+        topic = self.topics["checkpoints"]
+
+        async def send(key: bytes, value: bytes) -> None:
+            await topic.send(key=key, value=value)
+
+        await write_checkpoint(send, self.settings.app_id, data, self._slot, self.engine.learned)
+        if self.settings.checkpoint_dir:
+            LocalCheckpointStore(self.settings.checkpoint_dir).save(data)
+        self._checkpoint_at = (time.monotonic(), self.engine.learned)
+        self.counts["checkpoints"] += 1
+
+    async def _on_assigned(self, app, assigned, **_) -> None:
+        """Make every later seek-to-committed land where the engine's state says to resume.
+
+        Faust seeks to the group's committed offsets after a rebalance, and its commits
+        follow events as they are fetched, not as they are processed: the aligner may still
+        hold them. The engine knows which events it reflects; resume from there.
+        """
+        consumer = app.consumer
+        if getattr(consumer, "_stream_mlc_seek", False):
+            return
+        original = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await original()
+            for tp in consumer.assignment():
+                if tp.topic in self._rank:
+                    await consumer.seek(tp, self._resume_offset((tp.topic, tp.partition)))
+
+        consumer.perform_seek = perform_seek
+        consumer._stream_mlc_seek = True
+
+    def _resume_offset(self, lane: tuple[str, int]) -> int:
+        # Events already in the aligner stay there: resume after them, or after what the
+        # state reflects; a partition the state has never seen is read from its start.
+        return self._fetched.get(lane, self.processed.get(lane, 0))
+
+    async def _on_shutdown(self, app, **_) -> None:
+        async with self._processing:
+            await self.maybe_checkpoint(force=True)
+            await self.publish_status()
+            await app.producer.flush()
 
     # -- status ----------------------------------------------------------------------------------
     def status(self) -> dict:
@@ -191,35 +258,20 @@ class Service:
         learned = self.engine.learned
         due_by_count = learned - self._status_learned >= self.settings.status_every
         due_by_time = time.monotonic() - self._status_sent_at >= self.settings.status_interval_s
-        if not (due_by_count or (due_by_time and (idle or learned != self._status_learned))):
-            return
-        self._status_learned, self._status_sent_at = learned, time.monotonic()
+        if due_by_count or (due_by_time and (idle or learned != self._status_learned)):
+            await self.publish_status()
+
+    async def publish_status(self) -> None:
+        self._status_learned, self._status_sent_at = self.engine.learned, time.monotonic()
         await self.topics["status"].send(key=self.settings.worker_id.encode(), value=orjson.dumps(self.status()))
 
 
-class _StrKeys:
-    """The join table seen as a mapping of ``str`` ids: Faust's raw key codec gives bytes back."""
-
-    def __init__(self, table):
-        self.table = table
-
-    def get(self, key: str, default=None):
-        return self.table.get(key.encode(), default)
-
-    def __getitem__(self, key: str):
-        return self.table[key.encode()]
-
-    def __setitem__(self, key: str, value) -> None:
-        self.table[key.encode()] = value
-
-    def pop(self, key: str, default=None):
-        return self.table.pop(key.encode(), default)
-
-    def items(self):
-        return ((k.decode() if isinstance(k, bytes) else k, v) for k, v in self.table.items())
-
-    def values(self):
-        return self.table.values()
-
-    def __len__(self) -> int:
-        return len(self.table)
+def new_engine(settings: Settings) -> Engine:
+    config = EngineConfig(
+        model=settings.model,
+        metrics_window=settings.metrics_window,
+        max_labels=settings.max_labels,
+        labels=settings.label_names,
+        join=JoinLimits(settings.join_max_age_s, settings.join_max_entries),
+    )
+    return Engine.from_config(config)

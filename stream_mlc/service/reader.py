@@ -14,10 +14,11 @@ from stream_mlc.settings import Settings
 
 
 class TopicReader:
-    """All partitions of some topics from the beginning, as decoded JSON records."""
+    """All partitions of some topics from the beginning, as decoded records."""
 
-    def __init__(self, settings: Settings, *short_names: str):
+    def __init__(self, settings: Settings, *short_names: str, decode: Callable[[bytes], object] = orjson.loads):
         self.settings = settings
+        self.decode = decode
         self.topics = [settings.topic(name) for name in short_names]
         self.consumer: AIOKafkaConsumer | None = None
 
@@ -38,10 +39,10 @@ class TopicReader:
         await self.consumer.stop()
 
     async def poll(self, timeout_s: float = 0.2) -> list[tuple[str, bytes | None, dict]]:
-        """The next records: ``(topic, key, value)`` with the value decoded from JSON."""
+        """The next records: ``(topic, key, value)`` with the value decoded (from JSON by default)."""
         batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=10_000)
         return [
-            (tp.topic, message.key, orjson.loads(message.value))
+            (tp.topic, message.key, self.decode(message.value))
             for tp, messages in batches.items()
             for message in messages
         ]

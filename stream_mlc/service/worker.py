@@ -27,11 +27,28 @@ def quiet_logging(level: str) -> None:
 def run_worker(settings: Settings) -> int:
     from stream_mlc.service.app import Service
 
-    service = Service(settings)
+    service = Service(settings, restore(settings))
     worker = _worker_class()(service.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.log_level_after_start = settings.log_level
     worker.execute_from_commandline()  # leaves through SystemExit when stopped
     return 0
+
+
+def restore(settings: Settings):
+    """The newest checkpoint of this app from its configured stores, or None on a first start."""
+    import asyncio
+
+    from stream_mlc.core.checkpoint import loads
+    from stream_mlc.service.checkpoints import newest_checkpoint
+
+    data = asyncio.run(newest_checkpoint(settings))
+    if data is None:
+        return None
+    checkpoint = loads(data)
+    logging.getLogger(__name__).warning(
+        "restored checkpoint: %d examples learned, offsets %s", checkpoint.learned, checkpoint.offsets
+    )
+    return checkpoint
 
 
 def _worker_class():

@@ -1,0 +1,64 @@
+"""Process what is on the input topics offline, in exactly the order a worker processes it.
+
+This is the audit path: it reads the features and labels topics, merges them with the
+worker's :class:`~stream_mlc.core.align.EventTimeAligner` (everything already read, so
+nothing is held back), and feeds a fresh engine through the same decoding and core calls
+as the worker. A worker that ran uninterrupted, or was killed and restored any number of
+times, must end with the same model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from stream_mlc.core.align import EventTimeAligner
+from stream_mlc.core.engine import Engine
+from stream_mlc.errors import StreamMlcError
+from stream_mlc.service.kafka_config import aiokafka_kwargs
+from stream_mlc.settings import Settings
+from stream_mlc.wire import decode_features, decode_labels
+
+
+async def read_inputs(settings: Settings) -> EventTimeAligner:
+    """Every input message, queued per partition in offset order."""
+    topics = {settings.topic("features"): 0, settings.topic("labels"): 1}
+    consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        aligner = EventTimeAligner(idle_s=0.0)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                for message in messages:
+                    aligner.push((tp.topic, tp.partition), message.timestamp / 1000.0, message, 0.0, topics[tp.topic])
+                    if message.offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+        return aligner
+    finally:
+        await consumer.stop()
+
+
+def process_offline(settings: Settings, engine: Engine) -> Engine:
+    """Feed ``engine`` every input message in the worker's order; return it."""
+    aligner = asyncio.run(read_inputs(settings))
+    features_topic = settings.topic("features")
+    clock = float("-inf")
+    for message in aligner.pop_all():
+        clock = max(clock, message.timestamp / 1000.0)
+        try:
+            if message.topic == features_topic:
+                _, joined = engine.score(decode_features(message.key, message.value, settings.max_message_bytes), clock)
+            else:
+                joined = engine.join(decode_labels(message.key, message.value, settings.max_message_bytes), clock)
+        except StreamMlcError:
+            continue  # the worker dead-letters it
+        if joined is not None:
+            engine.learn(joined)
+    return engine
