@@ -62,8 +62,12 @@ def _stream(settings: Settings, records: list, label_delay: int, timeout_s: floa
     scored = tqdm(total=n, desc="predicted", unit="ev", leave=True)
     learned = tqdm(total=n, desc="learned  ", unit="ev", leave=True)
 
+    first_prediction: list[float] = []
+
     def on_record(topic: str, record: dict) -> None:
         if topic.endswith("predictions"):
+            if not first_prediction:
+                first_prediction.append(time.monotonic())
             scored.update(1)
         else:
             learned.update(record["learned"] - learned.n)
@@ -79,7 +83,8 @@ def _stream(settings: Settings, records: list, label_delay: int, timeout_s: floa
         scored.close()
         learned.close()
     sender.join()
-    state["seconds"] = time.monotonic() - start
+    state["startup_s"] = first_prediction[0] - start
+    state["seconds"] = time.monotonic() - first_prediction[0]
     return state
 
 
@@ -94,6 +99,7 @@ def _print_summary(state: dict, n: int, stop_s: float) -> None:
         *((name, f"{metrics[key]:.4f}") for name, key in SUMMARY_METRICS),
         ("dead-lettered", f"{counts.get('deadlettered', 0)}"),
         ("events/s", f"{n / state['seconds']:.0f}"),
+        ("first prediction after", f"{state['startup_s']:.1f} s"),
     ]
     width = max(len(name) for name, _ in rows)
     print("\nsummary (prequential, labels joined by the worker)")

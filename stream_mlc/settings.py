@@ -36,6 +36,8 @@ class Settings:
     #: Events an agent takes at once, and how long it waits to fill a batch.
     batch_size: int = 500
     batch_within_s: float = 0.05
+    #: Records per consumer poll (Faust's broker_max_poll_records).
+    max_poll_records: int = 100
     #: Features and labels are processed in event-time order; a silent input stops holding
     #: the other back after this long (Kafka Streams' max.task.idle.ms).
     align_idle_s: float = 0.05

@@ -81,6 +81,9 @@ class Service:
             broker_heartbeat_interval=1.0,
             broker_rebalance_timeout=5.0,
             broker_commit_interval=1.0,
+            # Smaller polls interleave partitions: aiokafka drains one partition's prefetched
+            # records before the next, which starves the partitions the merge waits for.
+            broker_max_poll_records=s.max_poll_records,
             consumer_auto_offset_reset="earliest",
             producer_linger=s.producer_linger_ms / 1000.0,
             topic_partitions=load_specs()["features"].partitions,
