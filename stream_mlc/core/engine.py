@@ -75,6 +75,8 @@ class Engine:
         self.max_labels = max_labels
         self.labels: list[str] = []
         self._known: set[str] = set()
+        #: New labels of label events accepted but not learned yet: they count against max_labels.
+        self._reserved: set[str] = set()
         self.learned = 0
         for name in labels:  # declared order, not sorted
             self._admit(name)
@@ -140,12 +142,15 @@ class Engine:
 
     def _check_label_budget(self, event: LabelEvent) -> None:
         names = event.labels if event.observed is None else event.labels | event.observed
-        new = [name for name in names if name not in self._known]
-        if new and len(self._known) + len(new) > self.max_labels:
+        new = [name for name in names if name not in self._known and name not in self._reserved]
+        if not new:
+            return
+        if len(self._known) + len(self._reserved) + len(new) > self.max_labels:
             raise LabelLimitError(
-                f"label limit reached: {len(self._known)} labels known, max_labels={self.max_labels}; "
-                f"refusing new labels {sorted(new)[:5]}"
+                f"label limit reached: {len(self._known) + len(self._reserved)} labels known or pending, "
+                f"max_labels={self.max_labels}; refusing new labels {sorted(new)[:5]}"
             )
+        self._reserved.update(new)
 
     def _admit_labels(self, names) -> None:
         # Sorted, so that a batch of new labels gets the same order in every run.
@@ -154,6 +159,7 @@ class Engine:
                 self._admit(name)
 
     def _admit(self, name: str) -> None:
+        self._reserved.discard(name)
         self._known.add(name)
         self.labels.append(name)
 

@@ -1,0 +1,12 @@
+"""Drift monitoring: pure, pickle-able detectors whose findings are :class:`~stream_mlc.core.alerts.Alert`.
+
+One concept per module: :mod:`.concept` (ADWIN on error streams), :mod:`.psi` (population
+stability index of sparse dict-valued events), :mod:`.rates` (two-proportion tests on label
+rates), :mod:`.monitor` (:class:`DriftMonitor`, what the service calls) and
+:mod:`.settings` (:class:`DriftSettings`). Nothing here imports Faust or Kafka.
+"""
+
+from stream_mlc.core.drift.monitor import DriftMonitor
+from stream_mlc.core.drift.settings import DriftSettings
+
+__all__ = ["DriftMonitor", "DriftSettings"]
