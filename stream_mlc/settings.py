@@ -54,6 +54,14 @@ class Settings:
     partitions: int = 0
     producer_linger_ms: int = 5
     web_port: int = 6066
+    #: Prometheus /metrics (0: off). Bound to loopback unless configured otherwise.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    #: Per-label series exported: the labels with the most support, at most this many.
+    metrics_max_labels: int = 50
+    #: Drift monitoring on or off, and DriftSettings fields as "key=value,..." (e.g. "reaction=reset").
+    drift_monitor: bool = True
+    drift_options: str = ""
     log_level: str = "warning"
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""

@@ -18,7 +18,9 @@ from stream_mlc.errors import DecodeError
 MAX_ID_LENGTH = 256
 
 
-def decode_features(key: bytes | None, value: bytes | None, max_bytes: int = 1_000_000) -> FeatureEvent:
+def decode_features(
+    key: bytes | None, value: bytes | None, max_bytes: int = 1_000_000, default_ts: float | None = None
+) -> FeatureEvent:
     """A feature event from a ``mlc.features`` message.
 
     >>> decode_features(b"e1", b'{"id": "e1", "features": {"a": 1, "b": 0.5}}')
@@ -36,10 +38,12 @@ def decode_features(key: bytes | None, value: bytes | None, max_bytes: int = 1_0
     features = {}
     for name, number in raw.items():
         features[name] = _finite(number, f"feature {name!r}")
-    return FeatureEvent(event_id, features, _ts(doc))
+    return FeatureEvent(event_id, features, _ts(doc, default_ts))
 
 
-def decode_labels(key: bytes | None, value: bytes | None, max_bytes: int = 1_000_000) -> LabelEvent:
+def decode_labels(
+    key: bytes | None, value: bytes | None, max_bytes: int = 1_000_000, default_ts: float | None = None
+) -> LabelEvent:
     """A label event from a ``mlc.labels`` message.
 
     >>> decode_labels(None, b'{"id": "e1", "labels": ["a"], "observed": ["b"]}')
@@ -52,7 +56,7 @@ def decode_labels(key: bytes | None, value: bytes | None, max_bytes: int = 1_000
     if doc.get("observed") is not None:
         # A label said to be positive is known for the event, listed in `observed` or not.
         observed = _names(doc["observed"], "observed") | labels
-    return LabelEvent(event_id, labels, observed, _ts(doc))
+    return LabelEvent(event_id, labels, observed, _ts(doc, default_ts))
 
 
 def encode_prediction(prediction: Prediction, ts: float) -> bytes:
@@ -106,6 +110,11 @@ def decode_joined(value: bytes) -> JoinedExample:
         feature_ts=doc.get("feature_ts"),
         label_ts=doc.get("label_ts"),
     )
+
+
+def encode_alert(alert, ts: float, model_version: int) -> bytes:
+    """The ``mlc.alerts`` value of a :class:`~stream_mlc.core.alerts.Alert`."""
+    return orjson.dumps(alert.to_wire(ts, model_version))
 
 
 def dead_letter(topic: str, partition: int, offset: int, error: str, payload: bytes | None) -> bytes:
@@ -171,9 +180,10 @@ def _finite(number: Any, what: str) -> float:
     return result
 
 
-def _ts(doc: dict) -> float | None:
+def _ts(doc: dict, default: float | None) -> float | None:
+    """The event's own ``ts``, else ``default`` (the worker passes the Kafka timestamp)."""
     ts = doc.get("ts")
-    return None if ts is None else _finite(ts, "'ts'")
+    return default if ts is None else _finite(ts, "'ts'")
 
 
 def _type(value: Any) -> str:

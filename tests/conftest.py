@@ -32,6 +32,7 @@ def service_settings(broker, request) -> Settings:
         topic_prefix=f"t{n}.",
         app_id=f"stream-mlc-test-{n}",
         web_port=free_port(),
+        metrics_port=free_port(),
         status_interval_s=0.2,
     )
     create_topics(settings)

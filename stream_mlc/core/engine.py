@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stream_mlc.core.alerts import Alert
+from stream_mlc.core.drift import DriftMonitor, DriftSettings
 from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Prediction
 from stream_mlc.core.join import JoinBuffer, JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
-from stream_mlc.core.models import make_model
+from stream_mlc.core.models import make_model, reset_label
 from stream_mlc.core.thresholds import FixedThresholds
 from stream_mlc.errors import StreamMlcError
 
@@ -32,6 +34,8 @@ class EngineConfig:
     #: Labels known from the start (an ARFF header, a declared label set); others join as they appear.
     labels: tuple[str, ...] = ()
     join: JoinLimits = field(default_factory=JoinLimits)
+    #: Drift monitoring (None: off).
+    drift: DriftSettings | None = field(default_factory=DriftSettings)
 
 
 class Engine:
@@ -53,6 +57,10 @@ class Engine:
         Labels known from the start. A label event lists only positive labels, so a label
         not declared here becomes known when it is first positive; from then on it is
         learned (and scored) as negative wherever it is not listed.
+    monitor
+        A drift monitor fed every scored and every joined event; its alerts wait in
+        :attr:`alerts` (with the model version they were raised at) for the caller to
+        publish, and a ``model_reset`` alert has already reset that label's learner.
 
     Examples
     --------
@@ -67,7 +75,9 @@ class Engine:
     (['spam'], 1)
     """
 
-    def __init__(self, model, *, thresholds=None, join=None, metrics=None, max_labels: int = 10_000, labels=()):
+    def __init__(
+        self, model, *, thresholds=None, join=None, metrics=None, max_labels: int = 10_000, labels=(), monitor=None
+    ):
         self.model = model
         self.thresholds = thresholds or FixedThresholds()
         self.buffer = join if join is not None else JoinBuffer()
@@ -78,6 +88,8 @@ class Engine:
         #: New labels of label events accepted but not learned yet: they count against max_labels.
         self._reserved: set[str] = set()
         self.learned = 0
+        self.monitor: DriftMonitor | None = monitor
+        self.alerts: list[tuple[Alert, int]] = []
         for name in labels:  # declared order, not sorted
             self._admit(name)
 
@@ -89,6 +101,7 @@ class Engine:
             metrics=MultiLabelMetrics(window=config.metrics_window),
             max_labels=config.max_labels,
             labels=config.labels,
+            monitor=DriftMonitor(config.drift) if config.drift is not None else None,
         )
 
     # -- scoring ---------------------------------------------------------------------------
@@ -106,6 +119,9 @@ class Engine:
     def score(self, event: FeatureEvent, now: float) -> tuple[Prediction, JoinedExample | None]:
         """Predict one event and keep it for its labels; return the example if they already came."""
         prediction = self.prediction(event, now)
+        if self.monitor is not None:
+            self._raise(self.monitor.observe_features(event.features))
+            self._raise(self.monitor.observe_prediction(prediction.scores, prediction.labels))
         return prediction, self.buffer.add_prediction(event, prediction, now)
 
     # -- joining and learning ------------------------------------------------------------------
@@ -124,6 +140,21 @@ class Engine:
             self.thresholds.update(label, example.scores.get(label, 0.0), label in example.labels)
         self.model.learn_one(example.features, {label: label in example.labels for label in counted})
         self.learned += 1
+        if self.monitor is not None:
+            found = self.monitor.observe_truth(example.labels, example.predicted, self.labels, example.observed)
+            for alert in found:
+                if alert.kind == "model_reset":
+                    reset_label(self.model, alert.subject)
+            self._raise(found)
+
+    def drain_alerts(self) -> list[tuple[Alert, int]]:
+        """The alerts raised since the last call, each with the model version it was raised at."""
+        alerts, self.alerts = self.alerts, []
+        return alerts
+
+    def _raise(self, alerts: list[Alert]) -> None:
+        if alerts:
+            self.alerts.extend((alert, self.learned) for alert in alerts)
 
     def expire(self, now: float) -> int:
         return self.buffer.expire(now)
@@ -138,6 +169,7 @@ class Engine:
             "pending": len(self.buffer),
             "join": dict(self.buffer.counts),
             "metrics": report,
+            "drift": self.monitor.snapshot() if self.monitor is not None else {},
         }
 
     def _check_label_budget(self, event: LabelEvent) -> None:

@@ -13,6 +13,8 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
+from river import multioutput
+
 from stream_mlc.errors import ConfigError
 
 Factory = Callable[..., Any]
@@ -65,6 +67,23 @@ def make_model(spec: str):
         return _REGISTRY[name](**params)
     except TypeError as error:
         raise ConfigError(f"bad parameters for model {name!r}: {error}") from error
+
+
+def reset_label(model, label: str) -> bool:
+    """Forget what ``model`` learned for ``label`` (a drift reaction); False if it cannot.
+
+    Our learners implement ``reset_label``; for River's binary relevance (a
+    PerOutputClassifier, possibly the last step of a pipeline) the label's classifier is
+    dropped and a fresh clone takes its place when the label is next learned.
+    """
+    if hasattr(model, "reset_label"):
+        model.reset_label(label)
+        return True
+    final = list(model.steps.values())[-1] if hasattr(model, "steps") else model
+    if isinstance(final, multioutput.PerOutputClassifier):
+        final.pop(label, None)
+        return True
+    return False
 
 
 def _literal(raw: str) -> Any:

@@ -30,14 +30,24 @@ import orjson
 
 from stream_mlc.core.align import EventTimeAligner
 from stream_mlc.core.checkpoint import Checkpoint, LocalCheckpointStore, dumps
+from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.join import JoinLimits
-from stream_mlc.errors import DecodeError, StreamMlcError
+from stream_mlc.core.models import parse_spec
+from stream_mlc.errors import ConfigError, DecodeError, StreamMlcError
 from stream_mlc.service.checkpoints import write_checkpoint
 from stream_mlc.service.kafka_config import faust_broker_kwargs
+from stream_mlc.service.prom import ServiceMetrics
 from stream_mlc.settings import Settings
 from stream_mlc.topics import load_specs
-from stream_mlc.wire import dead_letter, decode_features, decode_labels, encode_joined, encode_prediction
+from stream_mlc.wire import (
+    dead_letter,
+    decode_features,
+    decode_labels,
+    encode_alert,
+    encode_joined,
+    encode_prediction,
+)
 
 log = logging.getLogger(__name__)
 FEATURES, LABELS = 0, 1  # tie-break ranks: at equal timestamps, score before learning
@@ -56,6 +66,8 @@ class Service:
             for partition, offset in partitions.items()
         }
         self.counts: Counter[str] = Counter()
+        self.metrics = ServiceMetrics(max_labels=settings.metrics_max_labels)
+        self._join_counts_seen: Counter[str] = Counter()
         self.event_clock = float("-inf")
         self._fetched: dict[tuple[str, int], int] = {}
         self._rank = {settings.topic("features"): FEATURES, settings.topic("labels"): LABELS}
@@ -108,7 +120,8 @@ class Service:
         @app.timer(interval=1.0)
         async def housekeeping():
             async with self._processing:
-                self.counts["expired"] += self.engine.expire(self.event_clock)
+                self.engine.expire(self.event_clock)
+                self.refresh_metrics()
                 await self.maybe_publish_status(idle=True)
                 await self.maybe_checkpoint()
 
@@ -140,6 +153,7 @@ class Service:
                     await self.on_labels(event)
                 self.processed[(message.topic, message.partition)] = message.offset + 1
             if ready:
+                await self.publish_alerts()
                 await self.maybe_publish_status()
                 await self.maybe_checkpoint()
 
@@ -156,37 +170,47 @@ class Service:
 
     # -- handlers: decode, call the core, send -------------------------------------------------
     async def on_features(self, event) -> None:
+        message = event.message
         try:
-            feature_event = decode_features(event.key, event.value, self.settings.max_message_bytes)
+            feature_event = decode_features(event.key, event.value, self.settings.max_message_bytes, message.timestamp)
         except DecodeError as error:
             await self.dead_letter(event, error)
             return
         prediction, joined = self.engine.score(feature_event, self.event_clock)
         self.counts["scored"] += 1
-        await self.topics["predictions"].send(key=event.key, value=encode_prediction(prediction, time.time()))
+        self.metrics.scored.inc()
+        now = time.time()
+        await self.topics["predictions"].send(key=event.key, value=encode_prediction(prediction, now))
+        self.metrics.latency.observe(max(0.0, now - message.timestamp))
         if joined is not None:
             await self.learn(joined)
 
     async def on_labels(self, event) -> None:
+        limit = self.settings.max_message_bytes
         try:
-            label_event = decode_labels(event.key, event.value, self.settings.max_message_bytes)
+            label_event = decode_labels(event.key, event.value, limit, event.message.timestamp)
             joined = self.engine.join(label_event, self.event_clock)
         except StreamMlcError as error:
             await self.dead_letter(event, error)
             return
         self.counts["labels"] += 1
+        self.metrics.labels.inc()
         if joined is not None:
             await self.learn(joined)
 
     async def learn(self, joined) -> None:
         """Learn now, and log the example on the training topic: its order is the learning order."""
         self.engine.learn(joined)
+        self.metrics.joined.inc()
+        if joined.feature_ts is not None and joined.label_ts is not None:
+            self.metrics.label_delay.observe(max(0.0, joined.label_ts - joined.feature_ts))
         await self.topics["training"].send(key=joined.id.encode(), value=encode_joined(joined, self.engine.learned))
 
     async def dead_letter(self, event, error: Exception) -> None:
         message = event.message
         self.counts["deadlettered"] += 1
         self.counts[f"deadlettered_{message.topic}"] += 1
+        self.metrics.deadlettered.labels(message.topic).inc()
         value = dead_letter(message.topic, message.partition, message.offset, str(error), event.value)
         await self.topics["deadletter"].send(key=event.key, value=value)
 
@@ -218,6 +242,28 @@ class Service:
             LocalCheckpointStore(self.settings.checkpoint_dir).save(data)
         self._checkpoint_at = (time.monotonic(), self.engine.learned)
         self.counts["checkpoints"] += 1
+        self.metrics.checkpoints.inc()
+
+    # -- alerts and metrics ---------------------------------------------------------------------
+    async def publish_alerts(self) -> None:
+        for alert, model_version in self.engine.drain_alerts():
+            self.metrics.alerts.labels(alert.kind, alert.detector).inc()
+            log.warning("%s: %s", alert.kind, alert.message)
+            value = encode_alert(alert, time.time(), model_version)
+            await self.topics["alerts"].send(key=alert.subject.encode(), value=value)
+
+    def refresh_metrics(self) -> None:
+        status = self.engine.status()
+        self.metrics.refresh(status)
+        # The join buffer counts cumulatively; counters take the increase since last time.
+        for name, count in status["join"].items():
+            delta = count - self._join_counts_seen[name]
+            if delta > 0:
+                self._join_counts_seen[name] = count
+                if name.startswith("expired_"):
+                    self.metrics.expired.labels(name.removeprefix("expired_")).inc(delta)
+                elif name.startswith("duplicate_"):
+                    self.metrics.duplicates.labels(name.removeprefix("duplicate_")).inc(delta)
 
     async def _on_assigned(self, app, assigned, **_) -> None:
         """Make every later seek-to-committed land where the engine's state says to resume.
@@ -269,8 +315,19 @@ class Service:
         await self.topics["status"].send(key=self.settings.worker_id.encode(), value=orjson.dumps(self.status()))
 
 
+def drift_settings(settings: Settings) -> DriftSettings | None:
+    if not settings.drift_monitor:
+        return None
+    _, options = parse_spec(f"drift:{settings.drift_options}")
+    try:
+        return DriftSettings(**options)
+    except TypeError as error:
+        raise ConfigError(f"bad STREAM_MLC_DRIFT_OPTIONS {settings.drift_options!r}: {error}") from error
+
+
 def new_engine(settings: Settings) -> Engine:
     config = EngineConfig(
+        drift=drift_settings(settings),
         model=settings.model,
         metrics_window=settings.metrics_window,
         max_labels=settings.max_labels,

@@ -51,12 +51,14 @@ def process_offline(settings: Settings, engine: Engine) -> Engine:
     features_topic = settings.topic("features")
     clock = float("-inf")
     for message in aligner.pop_all():
-        clock = max(clock, message.timestamp / 1000.0)
+        ts = message.timestamp / 1000.0
+        clock = max(clock, ts)
+        limit = settings.max_message_bytes
         try:
             if message.topic == features_topic:
-                _, joined = engine.score(decode_features(message.key, message.value, settings.max_message_bytes), clock)
+                _, joined = engine.score(decode_features(message.key, message.value, limit, ts), clock)
             else:
-                joined = engine.join(decode_labels(message.key, message.value, settings.max_message_bytes), clock)
+                joined = engine.join(decode_labels(message.key, message.value, limit, ts), clock)
         except StreamMlcError:
             continue  # the worker dead-letters it
         if joined is not None:

@@ -28,6 +28,8 @@ def run_worker(settings: Settings) -> int:
     from stream_mlc.service.app import Service
 
     service = Service(settings, restore(settings))
+    if settings.metrics_port:
+        service.metrics.serve(settings.metrics_port, settings.metrics_host)
     worker = _worker_class()(service.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.log_level_after_start = settings.log_level
     worker.execute_from_commandline()  # leaves through SystemExit when stopped
