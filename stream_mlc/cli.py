@@ -93,8 +93,18 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", help="draw micro-F1, macro-F1 and Hamming loss over the stream to this PNG")
     evaluate.set_defaults(run=_evaluate)
 
+    deadletter = commands.add_parser("deadletter", help="work with dead-lettered messages")
+    deadletter_commands = deadletter.add_subparsers(title="dead-letter commands")
+    dl_replay = deadletter_commands.add_parser(
+        "replay", help="send dead-lettered messages back to their topic (after fixing what broke them)"
+    )
+    _add_broker(dl_replay)
+    dl_replay.add_argument("--topic", help="only messages that came from this topic")
+    dl_replay.add_argument("--dry-run", action="store_true", help="count, send nothing")
+    dl_replay.set_defaults(run=_deadletter_replay)
+
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["models", "drift", "parity", "service"])
+    bench.add_argument("which", choices=["models", "drift", "parity", "service", "memory"])
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(run=_bench)
     return parser
@@ -169,6 +179,16 @@ def _evaluate(args) -> int:
     from stream_mlc.report import run_evaluate
 
     return run_evaluate(args)
+
+
+def _deadletter_replay(args) -> int:
+    from stream_mlc.service.deadletter import replay_deadletters
+
+    counts = replay_deadletters(_settings(args), topic_filter=args.topic, dry_run=args.dry_run)
+    verb = "would send" if args.dry_run else "sent"
+    for topic, n in sorted(counts.items()):
+        print(f"{verb} {n} messages back to {topic}")
+    return 0
 
 
 def _bench(args) -> int:

@@ -28,6 +28,7 @@ class Settings:
     join_max_age_s: float = 7 * 24 * 3600.0
     join_max_entries: int = 1_000_000
     max_labels: int = 10_000
+    max_features: int = 100_000
     #: Comma-separated labels known from the start; others become known when first positive.
     labels: str = ""
     metrics_window: int = 1000

@@ -317,3 +317,16 @@ def test_pickled_engine_continues_exactly_like_its_twin():
     # The stream was learned: the predictions are not trivially constant.
     assert len({tuple(labels) for labels, _, _ in outputs[id(engine)]}) > 1
     assert engine.learned == twin.learned == 115
+
+
+def test_feature_names_beyond_the_limit_are_refused_and_nothing_is_stored():
+    from stream_mlc.core.engine import FeatureLimitError
+
+    engine = Engine(FakeModel(), max_features=3)
+    engine.score(feat(0, {"a": 1.0, "b": 2.0}), 0.0)
+    engine.score(feat(1, {"a": 1.0, "c": 2.0}), 0.0)  # three known now
+    with pytest.raises(FeatureLimitError, match="max_features=3"):
+        engine.score(feat(2, {"a": 1.0, "d": 1.0}), 0.0)
+    assert engine.features == {"a", "b", "c"}
+    assert len(engine.buffer) == 2  # the refused event was not stored
+    engine.score(feat(3, {"b": 5.0, "c": 1.0}), 0.0)  # known names still pass

@@ -26,11 +26,16 @@ class LabelLimitError(StreamMlcError):
     """A label event names more distinct labels than the service accepts."""
 
 
+class FeatureLimitError(StreamMlcError):
+    """A feature event names more distinct features than the service accepts."""
+
+
 @dataclass
 class EngineConfig:
     model: str = "river-br-lr"
     metrics_window: int = 1000
     max_labels: int = 10_000
+    max_features: int = 100_000
     #: Labels known from the start (an ARFF header, a declared label set); others join as they appear.
     labels: tuple[str, ...] = ()
     join: JoinLimits = field(default_factory=JoinLimits)
@@ -53,6 +58,9 @@ class Engine:
         The incremental prequential metrics.
     max_labels
         Label names beyond this many are refused (:class:`LabelLimitError`).
+    max_features
+        Feature names beyond this many are refused (:class:`FeatureLimitError`): input
+        cannot grow the model and its state without bound.
     labels
         Labels known from the start. A label event lists only positive labels, so a label
         not declared here becomes known when it is first positive; from then on it is
@@ -76,13 +84,24 @@ class Engine:
     """
 
     def __init__(
-        self, model, *, thresholds=None, join=None, metrics=None, max_labels: int = 10_000, labels=(), monitor=None
+        self,
+        model,
+        *,
+        thresholds=None,
+        join=None,
+        metrics=None,
+        max_labels: int = 10_000,
+        max_features: int = 100_000,
+        labels=(),
+        monitor=None,
     ):
         self.model = model
         self.thresholds = thresholds or FixedThresholds()
         self.buffer = join if join is not None else JoinBuffer()
         self.metrics = metrics or MultiLabelMetrics()
         self.max_labels = max_labels
+        self.max_features = max_features
+        self.features: set[str] = set()
         self.labels: list[str] = []
         self._known: set[str] = set()
         #: New labels of label events accepted but not learned yet: they count against max_labels.
@@ -100,6 +119,7 @@ class Engine:
             join=JoinBuffer(config.join, store),
             metrics=MultiLabelMetrics(window=config.metrics_window),
             max_labels=config.max_labels,
+            max_features=config.max_features,
             labels=config.labels,
             monitor=DriftMonitor(config.drift) if config.drift is not None else None,
         )
@@ -118,6 +138,7 @@ class Engine:
 
     def score(self, event: FeatureEvent, now: float) -> tuple[Prediction, JoinedExample | None]:
         """Predict one event and keep it for its labels; return the example if they already came."""
+        self._check_feature_budget(event.features)
         prediction = self.prediction(event, now)
         if self.monitor is not None:
             self._raise(self.monitor.observe_features(event.features))
@@ -171,6 +192,18 @@ class Engine:
             "metrics": report,
             "drift": self.monitor.snapshot() if self.monitor is not None else {},
         }
+
+    def _check_feature_budget(self, features: dict[str, float]) -> None:
+        known = self.features
+        if known.issuperset(features):
+            return
+        new = [name for name in features if name not in known]
+        if len(known) + len(new) > self.max_features:
+            raise FeatureLimitError(
+                f"feature limit reached: {len(known)} features known, max_features={self.max_features}; "
+                f"refusing new features {sorted(new)[:5]}"
+            )
+        known.update(new)
 
     def _check_label_budget(self, event: LabelEvent) -> None:
         names = event.labels if event.observed is None else event.labels | event.observed

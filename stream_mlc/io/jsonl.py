@@ -199,7 +199,7 @@ def _label_line(record: Record) -> bytes:
 
 
 def _open_write(path: str) -> IO[bytes]:
-    lowered = path.lower()
+    lowered = str(path).lower()
     if lowered.endswith(".gz"):
         import gzip
 

@@ -34,7 +34,7 @@ from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.models import parse_spec
-from stream_mlc.errors import ConfigError, DecodeError, StreamMlcError
+from stream_mlc.errors import ConfigError, StreamMlcError
 from stream_mlc.service.checkpoints import write_checkpoint
 from stream_mlc.service.kafka_config import faust_broker_kwargs
 from stream_mlc.service.prom import ServiceMetrics
@@ -173,10 +173,10 @@ class Service:
         message = event.message
         try:
             feature_event = decode_features(event.key, event.value, self.settings.max_message_bytes, message.timestamp)
-        except DecodeError as error:
+            prediction, joined = self.engine.score(feature_event, self.event_clock)
+        except StreamMlcError as error:
             await self.dead_letter(event, error)
             return
-        prediction, joined = self.engine.score(feature_event, self.event_clock)
         self.counts["scored"] += 1
         self.metrics.scored.inc()
         now = time.time()
@@ -331,6 +331,7 @@ def new_engine(settings: Settings) -> Engine:
         model=settings.model,
         metrics_window=settings.metrics_window,
         max_labels=settings.max_labels,
+        max_features=settings.max_features,
         labels=settings.label_names,
         join=JoinLimits(settings.join_max_age_s, settings.join_max_entries),
     )
