@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     dl_replay.set_defaults(run=_deadletter_replay)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["models", "drift", "parity", "service", "memory"])
+    bench.add_argument("which", choices=["models", "drift", "parity", "service", "memory", "reset"])
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(run=_bench)
     return parser
