@@ -106,7 +106,9 @@ class Settings:
 
 
 def normalize_broker(broker: str) -> str:
-    """>>> normalize_broker("kafka://127.0.0.1:9092,kafka://h2:9093")
+    """``host:port`` list for Kafka clients, from ``host:port`` or ``kafka://host:port`` entries.
+
+    >>> normalize_broker("kafka://127.0.0.1:9092,kafka://h2:9093")
     '127.0.0.1:9092,h2:9093'
     """
     hosts = [part.strip().removeprefix("kafka://") for part in broker.split(",") if part.strip()]
