@@ -13,8 +13,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.join import JoinLimits
+from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
 
 
 @dataclass
@@ -41,6 +43,8 @@ def prequential(
     *,
     label_delay: int = 0,
     labels: tuple[str, ...] | None = None,
+    thresholds: str = DEFAULT_THRESHOLDS,
+    drift: DriftSettings | None = None,
     window: int = 1000,
     curve_every: int = 0,
     progress=None,
@@ -52,11 +56,14 @@ def prequential(
     many joined events, for plots. ``progress`` is called with the number of events scored.
     ``labels`` declares the label set up front; by default the data set's ``label_names``
     if it has them (as a worker started with the same ``labels`` setting would know them).
+    ``thresholds`` is a spec for :func:`~stream_mlc.core.thresholds.make_thresholds`;
+    ``drift`` monitors drift as the worker would (off by default: it does not change the
+    predictions unless its reaction is "reset").
     """
     if labels is None:
         labels = tuple(getattr(records, "label_names", ()))
-    config = EngineConfig(model=model, metrics_window=window, labels=tuple(labels),
-                          join=JoinLimits(max_age_s=None, max_entries=None))
+    config = EngineConfig(model=model, thresholds=thresholds, metrics_window=window, labels=tuple(labels),
+                          join=JoinLimits(max_age_s=None, max_entries=None), drift=drift)
     engine = Engine.from_config(config)
     waiting: deque = deque()
     curve: list[dict] = []

@@ -8,12 +8,12 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
+from stream_mlc.core.engine import DEFAULT_MODEL
 from stream_mlc.evaluate import EvalResult, peak_rss_mb, prequential
 from stream_mlc.io.datasets import open_dataset
 
 #: The metrics the published results report, first; the rest follow in the module's order.
 HEADLINE = ("subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1")
-DEFAULT_MODEL = "river-br-lr"
 
 
 def run_evaluate(args) -> int:
@@ -25,7 +25,7 @@ def run_evaluate(args) -> int:
         with tqdm(total=data.n_rows, desc=model, unit="ev", disable=None, leave=False) as bar:
             results.append(
                 prequential(data, model, label_delay=args.label_delay, window=args.window,
-                            curve_every=curve_every, progress=bar.update)
+                            thresholds=args.thresholds, curve_every=curve_every, progress=bar.update)
             )
     print(format_table(data.name, results))
     if args.json_out:
@@ -54,7 +54,8 @@ def format_table(name: str, results: list[EvalResult]) -> str:
 def to_json(data, args, results: list[EvalResult]) -> dict:
     return {
         "dataset": data.name,
-        "settings": {"label_delay": args.label_delay, "window": args.window, "limit": args.limit},
+        "settings": {"label_delay": args.label_delay, "window": args.window, "limit": args.limit,
+                     "thresholds": args.thresholds},
         "peak_rss_mb": peak_rss_mb(),
         "results": [
             {

@@ -23,7 +23,9 @@ class Settings:
     topic_prefix: str = "mlc."
     app_id: str = "stream-mlc"
     worker_id: str = "worker-1"
-    model: str = "river-br-lr"
+    #: Model and thresholds specs ("name:param=value,..."); see `stream-mlc evaluate --help`.
+    model: str = "native-mlc"
+    thresholds: str = "adaptive"
     #: Pending joins older than this (seconds) or beyond this count expire, and are counted.
     join_max_age_s: float = 7 * 24 * 3600.0
     join_max_entries: int = 1_000_000

@@ -16,6 +16,9 @@ from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Pred
 from stream_mlc.errors import DecodeError
 
 MAX_ID_LENGTH = 256
+#: Larger magnitudes are refused: one such value, once learned, turns a linear model's
+#: every later score into NaN (seen with 1e308).
+MAX_ABS_VALUE = 1e15
 
 
 def decode_features(
@@ -177,6 +180,8 @@ def _finite(number: Any, what: str) -> float:
         raise DecodeError(f"{what} is too large for a float") from None
     if not math.isfinite(result):
         raise DecodeError(f"{what} is not finite: {number!r}")
+    if abs(result) > MAX_ABS_VALUE:
+        raise DecodeError(f"{what} is out of range (|x| > {MAX_ABS_VALUE:g}): {result:g}")
     return result
 
 
@@ -191,5 +196,8 @@ def _type(value: Any) -> str:
 
 
 def _preview(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # JSON nested deeper than repr goes (orjson parses up to 1024 levels)
+        text = f"<{_type(value)} nested too deeply to show>"
     return text if len(text) <= 80 else text[:77] + "..."

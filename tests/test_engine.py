@@ -274,7 +274,7 @@ def test_partial_labels_reach_the_metrics_as_observed():
 
 
 def test_status_is_json_serialisable_with_orjson():
-    engine = river_engine(metrics_window=5, join=JoinLimits(max_age_s=10.0, max_entries=100))
+    engine = river_engine(metrics_window=5, thresholds="fixed", join=JoinLimits(max_age_s=10.0, max_entries=100))
     for i, x, labels in stream(2, 20):
         step(engine, i, x, labels, observed=None if i % 3 else labels | {"a", "z"}, now=float(i))
     engine.score(feat("pending", {"f1": 0.0, "f2": 0.0}), 25.0)

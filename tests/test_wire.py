@@ -48,8 +48,8 @@ def reason(decode, value: bytes | None, key: bytes | None = None, **kwargs) -> s
 
 
 def test_valid_feature_event():
-    event = decode_features(b"e1", doc(id="e1", features={"a": 1, "b": -0.5, "c": 2**64}, ts=17))
-    assert event == FeatureEvent("e1", {"a": 1.0, "b": -0.5, "c": float(2**64)}, 17.0)
+    event = decode_features(b"e1", doc(id="e1", features={"a": 1, "b": -0.5, "c": 2**40}, ts=17))
+    assert event == FeatureEvent("e1", {"a": 1.0, "b": -0.5, "c": float(2**40)}, 17.0)
     assert all(type(v) is float for v in event.features.values())
     assert type(event.ts) is float
     assert decode_features(None, features_doc()) == FeatureEvent("e1", {"a": 1.0}, None)
@@ -153,8 +153,10 @@ def test_huge_int_feature():
     value = b'{"id": "e1", "features": {"a": 1' + b"0" * 400 + b"}}"
     with pytest.raises(DecodeError):
         decode_features(None, value)
-    # A large integer that fits a float is accepted, as a float.
-    assert decode_features(None, features_doc(features={"a": 10**30})).features == {"a": 1e30}
+    # Up to 1e15 in magnitude a number is accepted, as a float; beyond it, refused with the reason.
+    assert decode_features(None, features_doc(features={"a": 10**15})).features == {"a": 1e15}
+    with pytest.raises(DecodeError, match="out of range"):
+        decode_features(None, features_doc(features={"a": -(10**30)}))
 
 
 @pytest.mark.parametrize(

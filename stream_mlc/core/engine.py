@@ -18,7 +18,7 @@ from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Pred
 from stream_mlc.core.join import JoinBuffer, JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model, reset_label
-from stream_mlc.core.thresholds import FixedThresholds
+from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS, FixedThresholds, make_thresholds
 from stream_mlc.errors import StreamMlcError
 
 
@@ -30,9 +30,15 @@ class FeatureLimitError(StreamMlcError):
     """A feature event names more distinct features than the service accepts."""
 
 
+#: The service's default learner and thresholds: the best of ours on the benchmark streams
+#: (``stream-mlc bench models``); River's models stay available by name.
+DEFAULT_MODEL = "native-mlc"
+
+
 @dataclass
 class EngineConfig:
-    model: str = "river-br-lr"
+    model: str = DEFAULT_MODEL
+    thresholds: str = DEFAULT_THRESHOLDS
     metrics_window: int = 1000
     max_labels: int = 10_000
     max_features: int = 100_000
@@ -116,6 +122,7 @@ class Engine:
     def from_config(cls, config: EngineConfig, store=None) -> Engine:
         return cls(
             make_model(config.model),
+            thresholds=make_thresholds(config.thresholds),
             join=JoinBuffer(config.join, store),
             metrics=MultiLabelMetrics(window=config.metrics_window),
             max_labels=config.max_labels,
@@ -166,6 +173,7 @@ class Engine:
             for alert in found:
                 if alert.kind == "model_reset":
                     reset_label(self.model, alert.subject)
+                    self.thresholds.reset(alert.subject)
             self._raise(found)
 
     def drain_alerts(self) -> list[tuple[Alert, int]]:

@@ -60,26 +60,30 @@ class FixedThresholds:
 class _Histogram:
     """The fading score histograms of one label (lazy fading: the increment grows instead).
 
-    ``counts[0]`` holds true examples, ``counts[1]`` false ones, by bin; the last column is
-    always empty (the "predict nothing" threshold above every bin).
+    ``pos`` counts true examples, ``neg`` false ones, by bin (plain lists: cheap to bump);
+    their last entry is always 0 (the "predict nothing" threshold above every bin).
     """
 
-    __slots__ = ("counts", "positives", "total", "weight", "n", "threshold", "index")
+    __slots__ = ("pos", "neg", "positives", "total", "weight", "n", "seen", "threshold", "index")
 
     def __init__(self, size: int, index: int, threshold: float):
-        self.counts = np.zeros((2, size + 1))
-        self.positives = 0.0  # sum of counts[0]
-        self.total = 0.0  # sum of counts
+        self.pos = [0.0] * (size + 1)
+        self.neg = [0.0] * (size + 1)
+        self.positives = 0.0  # sum of pos
+        self.total = 0.0  # sum of pos and neg
         self.weight = 1.0  # the weight of the next pair; older pairs weigh fade**age relative to it
         self.n = 0  # updates since the threshold was last chosen
+        self.seen = 0  # updates in all
         self.threshold = threshold
         self.index = index  # the bin the threshold sits at the bottom of
 
     def __getstate__(self):
-        return (self.counts, self.positives, self.total, self.weight, self.n, self.threshold, self.index)
+        return (self.pos, self.neg, self.positives, self.total, self.weight, self.n, self.seen, self.threshold,
+                self.index)
 
     def __setstate__(self, state):
-        self.counts, self.positives, self.total, self.weight, self.n, self.threshold, self.index = state
+        (self.pos, self.neg, self.positives, self.total, self.weight, self.n, self.seen, self.threshold,
+         self.index) = state
 
 
 class AdaptiveThresholds:
@@ -110,7 +114,9 @@ class AdaptiveThresholds:
     bin below and one above); a threshold sits at a bin edge (or above every score). A label
     keeps ``default`` until its faded number of true examples reaches ``min_positives``. Each
     pair's weight fades by ``fade`` per later pair of the same label (0.999: about the last
-    1000 examples count). The threshold is re-chosen every ``every`` updates of a label.
+    1000 examples count). The threshold is re-chosen every ``every`` updates of a label at
+    first, then every ``seen / 32`` updates (``seen``: the label's updates so far), up to every
+    ``8 * every``.
     Everything is plain Python and numpy: the object pickles.
 
     Examples
@@ -157,6 +163,10 @@ class AdaptiveThresholds:
         self.default = default
         self.w_micro, self.w_macro, self.w_hamming = w_micro, w_macro, w_hamming
         self._width = 2.0 * span / bins
+        self._inv_width = 1.0 / self._width
+        self._inv_fade = 1.0 / fade
+        self._top = bins + 1
+        self._every_cap = 256 * every
         # Threshold at the bottom of bin i (i = 0..bins+1), and "predict nothing" (bins+2).
         edges = -span + self._width * np.arange(bins + 1)
         self._thresholds = [0.0] + [1.0 / (1.0 + math.exp(-e)) for e in edges] + [1.0]
@@ -180,34 +190,47 @@ class AdaptiveThresholds:
             hist = self._labels[label] = _Histogram(self.bins + 2, self._default_index, self.default)
             self._global_fade = self.fade ** (1.0 / len(self._labels))
         # The bin of the score's logit: 0 below -span, bins + 1 from +span up.
-        top = self.bins + 1
-        if score <= 0.0:
-            b = 0
-        elif score >= 1.0:
-            b = top
+        if 0.0 < score < 1.0:
+            u = (math.log(score / (1.0 - score)) + self.span) * self._inv_width
+            b = 0 if u < 0.0 else (self._top if u >= self.bins else int(u) + 1)
         else:
-            u = (math.log(score / (1.0 - score)) + self.span) / self._width
-            b = 0 if u < 0.0 else (top if u >= self.bins else int(u) + 1)
+            b = 0 if score <= 0.0 else self._top
         w = hist.weight
-        hist.counts[0 if truth else 1, b] += w
         hist.total += w
+        predicted = b >= hist.index
+        g = self._global_fade
+        # Micro counts of the current decisions (the pair as the current threshold classifies it).
         if truth:
+            hist.pos[b] += w
             hist.positives += w
-        hist.weight = w = w / self.fade
+            if predicted:
+                self._tp = self._tp * g + 1.0
+                self._fp *= g
+                self._fn *= g
+            else:
+                self._tp *= g
+                self._fp *= g
+                self._fn = self._fn * g + 1.0
+        else:
+            hist.neg[b] += w
+            self._tp *= g
+            self._fp = self._fp * g + 1.0 if predicted else self._fp * g
+            self._fn *= g
+        self._n = self._n * g + 1.0
+        hist.weight = w = w * self._inv_fade
         if w > 1e100:
-            hist.counts /= w
+            hist.pos = [v / w for v in hist.pos]
+            hist.neg = [v / w for v in hist.neg]
             hist.positives /= w
             hist.total /= w
             hist.weight = 1.0
-        # Micro counts of the current decisions (the pair as the current threshold classifies it).
-        g = self._global_fade
-        predicted = b >= hist.index
-        self._tp = self._tp * g + (truth and predicted)
-        self._fp = self._fp * g + (predicted and not truth)
-        self._fn = self._fn * g + (truth and not predicted)
-        self._n = self._n * g + 1.0
-        hist.n += 1
-        if hist.n >= self.every or (truth and hist.index == self._default_index and hist.threshold == self.default):
+        n = hist.n = hist.n + 1
+        seen = hist.seen = hist.seen + 1
+        # Re-chosen every `every` updates at first, then less often (up to 8x), as the
+        # histogram's window fills and the threshold settles.
+        if (n >= self.every and n * 32 >= min(seen, self._every_cap)) or (
+            truth and hist.index == self._default_index and hist.threshold == self.default
+        ):
             self._choose(label, hist)
 
     def snapshot(self, labels) -> dict:
@@ -239,7 +262,7 @@ class AdaptiveThresholds:
         else:
             # tp[i], fp[i]: true / false examples in bins >= i, as fractions of the label's
             # examples; the last entry (i = bins + 2) predicts nothing.
-            cum = np.cumsum(hist.counts[:, ::-1], axis=1)[:, ::-1]
+            cum = np.cumsum(np.array((hist.pos, hist.neg))[:, ::-1], axis=1)[:, ::-1]
             cum *= 1.0 / hist.total
             tp, fp = cum[0], cum[1]
             positives = hist.positives / hist.total

@@ -177,6 +177,10 @@ class Service:
         except StreamMlcError as error:
             await self.dead_letter(event, error)
             return
+        except Exception as error:  # a bug must not stop the stream: the message is kept, with the reason
+            log.exception("scoring failed on %s[%d]@%d", message.topic, message.partition, message.offset)
+            await self.dead_letter(event, DecodeError(f"internal error: {type(error).__name__}: {error}"))
+            return
         self.counts["scored"] += 1
         self.metrics.scored.inc()
         now = time.time()
@@ -192,6 +196,11 @@ class Service:
             joined = self.engine.join(label_event, self.event_clock)
         except StreamMlcError as error:
             await self.dead_letter(event, error)
+            return
+        except Exception as error:  # a bug must not stop the stream: the message is kept, with the reason
+            log.exception("joining failed on %s[%d]@%d", event.message.topic, event.message.partition,
+                          event.message.offset)
+            await self.dead_letter(event, DecodeError(f"internal error: {type(error).__name__}: {error}"))
             return
         self.counts["labels"] += 1
         self.metrics.labels.inc()
@@ -328,6 +337,7 @@ def drift_settings(settings: Settings) -> DriftSettings | None:
 def new_engine(settings: Settings) -> Engine:
     config = EngineConfig(
         drift=drift_settings(settings),
+        thresholds=settings.thresholds,
         model=settings.model,
         metrics_window=settings.metrics_window,
         max_labels=settings.max_labels,

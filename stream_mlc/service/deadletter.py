@@ -1,0 +1,188 @@
+"""Replay the dead-letter topic: send each dead-lettered message back to the topic it came from.
+
+``stream-mlc deadletter replay [--topic T] [--dry-run]`` calls :func:`replay_deadletters`.
+
+Every entry of ``mlc.deadletter`` (see :func:`stream_mlc.wire.dead_letter`) keeps the
+original topic, partition, key and payload (UTF-8 text, or base64 when the payload was not
+UTF-8). Replaying decodes the payload back to its exact original bytes and produces it again,
+with the original key, to the original topic and partition.
+
+Read this before replaying:
+
+- **Replaying sends the messages again.** The worker processes them as new input. Fix the
+  producer or the contract first (or fix the data: a replay of a message that still breaks
+  the contract only dead-letters it again, with a new entry, and counts it again in the
+  worker's ``deadlettered``). Use ``dry_run=True`` to see what would be sent.
+- The dead-letter topic is not emptied (its retention is time-based): replaying twice sends
+  everything twice. Narrow a replay with ``topic_filter``.
+- A replay reads the dead-letter topic up to its end *when the replay starts*: entries that
+  the worker writes meanwhile (the replayed messages failing again) are not replayed in the
+  same run, so a replay always ends.
+- What the dead-letter entry does not keep is not restored: headers are lost; the Kafka
+  timestamp is the time of the replay (an event's own ``ts`` field still wins); a message
+  that had no value (``None``) is sent back with an empty value.
+- The original partition is kept (when the topic still has it), rather than re-deriving it
+  from the key: a producer with another partitioner (librdkafka's default is not kafka-python's)
+  would otherwise see its replayed features land away from their labels, and the join is
+  local to a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from collections import Counter
+
+import orjson
+
+from stream_mlc.service.producer import make_producer
+from stream_mlc.service.reader import TopicReader
+from stream_mlc.settings import Settings
+
+log = logging.getLogger(__name__)
+#: A replay that gets no record for this long, short of the end it aimed at, stops there.
+STALL_S = 30.0
+
+
+class BadEntry(ValueError):
+    """A dead-letter record this module cannot replay (not written by the service)."""
+
+
+def decode_entry(value: bytes | None) -> tuple[str, int | None, bytes]:
+    """``(topic, partition, payload bytes)`` of one dead-letter value.
+
+    >>> from stream_mlc.wire import dead_letter
+    >>> decode_entry(dead_letter("mlc.labels", 2, 7, "not JSON", b"\\xff\\xfe"))
+    ('mlc.labels', 2, b'\\xff\\xfe')
+    >>> decode_entry(dead_letter("mlc.features", 0, 1, "not JSON", b"nope"))
+    ('mlc.features', 0, b'nope')
+    """
+    try:
+        doc = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as error:
+        raise BadEntry(f"not JSON: {error}") from None
+    if not isinstance(doc, dict):
+        raise BadEntry("not a JSON object")
+    topic, payload = doc.get("topic"), doc.get("payload")
+    if not isinstance(topic, str) or not topic:
+        raise BadEntry("no 'topic'")
+    if not isinstance(payload, str):
+        raise BadEntry("no 'payload' string")
+    encoding = doc.get("payload_encoding", "utf-8")
+    if encoding == "base64":
+        try:
+            raw = base64.b64decode(payload.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError) as error:
+            raise BadEntry(f"payload is not base64: {error}") from None
+    elif encoding == "utf-8":
+        # The service wrote it from bytes that decoded as UTF-8, so this restores them exactly.
+        raw = payload.encode("utf-8", "surrogatepass")
+    else:
+        raise BadEntry(f"unknown payload_encoding {encoding!r}")
+    partition = doc.get("partition")
+    if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
+        partition = None
+    return topic, partition, raw
+
+
+def replay_deadletters(
+    settings: Settings, *, topic_filter: str | None = None, dry_run: bool = False
+) -> dict[str, int]:
+    """Produce every dead-lettered message back to its original topic; return counts per topic.
+
+    ``topic_filter`` keeps only the entries of one topic, given by its full name
+    (``mlc.features``) or its name under the settings' prefix (``features``). With
+    ``dry_run`` nothing is sent: the counts say what would be. Entries that are not valid
+    dead-letter records are skipped with a warning and counted under ``"<invalid>"``.
+
+    See the module docstring: replaying sends the messages again, so fix the producer or
+    the contract first; a message that still breaks the contract is dead-lettered again.
+    """
+    wanted = None
+    if topic_filter:
+        wanted = {topic_filter, settings.topic(topic_filter)}
+    return asyncio.run(_replay(settings, wanted, dry_run))
+
+
+async def _replay(settings: Settings, wanted: set[str] | None, dry_run: bool) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    producer = None if dry_run else make_producer(settings)
+    partitions_of: dict[str, set[int]] = {}
+    try:
+        async with TopicReader(settings, "deadletter", decode=lambda value: value) as reader:
+            consumer = reader.consumer
+            ends = await _ends(consumer)
+            remaining = {tp for tp, end in ends.items() if end > 0}
+            progress_at = time.monotonic()
+            while remaining:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
+                if batches:
+                    progress_at = time.monotonic()
+                elif time.monotonic() - progress_at > STALL_S:
+                    log.warning("dead-letter topic: nothing more after %.0f s short of its end %s; stopping",
+                                STALL_S, {f"{tp.topic}[{tp.partition}]": ends[tp] for tp in remaining})
+                    break
+                for tp, messages in batches.items():
+                    for message in messages:
+                        if message.offset < ends[tp]:
+                            _one(message, wanted, counts, producer, partitions_of)
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= ends[tp]:
+                        remaining.discard(tp)
+        if producer is not None:
+            producer.flush()
+    finally:
+        if producer is not None:
+            producer.close()
+    return dict(counts)
+
+
+async def _ends(consumer, timeout_s: float = 30.0) -> dict:
+    """Where each assigned partition ends now: the replay reads up to there and no further.
+
+    Taken from the high watermark of the first fetch response, before anything is sent, so
+    that the worker's dead-lettering of the replayed messages cannot feed the replay. (Tansu
+    answers ListOffsets(latest) with the base offset of the last record batch + 1, short of
+    the end when that batch holds several records; its fetch responses are right.) The
+    fetch position stays at the beginning: the records fetched meanwhile are returned later.
+    """
+    assigned = list(consumer.assignment())
+    listed = await consumer.end_offsets(assigned)
+    ends: dict = {}
+    deadline = time.monotonic() + timeout_s
+    while len(ends) < len(assigned):
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            if tp not in ends and highwater is not None:
+                ends[tp] = max(highwater, listed[tp])
+        if len(ends) < len(assigned):
+            if time.monotonic() > deadline:
+                log.warning("no fetch response within %.0f s; reading up to the listed end offsets", timeout_s)
+                return {tp: ends.get(tp, listed[tp]) for tp in assigned}
+            await asyncio.sleep(0.05)
+    return ends
+
+
+def _one(message, wanted, counts: Counter, producer, partitions_of: dict[str, set[int]]) -> None:
+    try:
+        topic, partition, payload = decode_entry(message.value)
+    except BadEntry as error:
+        log.warning("dead-letter record at offset %d skipped: %s", message.offset, error)
+        counts["<invalid>"] += 1
+        return
+    if wanted is not None and topic not in wanted:
+        return
+    counts[topic] += 1
+    if producer is None:
+        return
+    if topic not in partitions_of:
+        partitions_of[topic] = producer.partitions_for(topic) or set()
+    if partition not in partitions_of[topic]:
+        partition = None  # the topic shrank or the entry has none: let the key decide
+    producer.send(topic, key=message.key, value=payload, partition=partition)
+
+
+__all__ = ["BadEntry", "decode_entry", "replay_deadletters"]

@@ -1,0 +1,182 @@
+"""Per-label thresholds: fixed, and adaptive ones converging to known optima on synthetic streams."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import pickle
+import random
+
+import numpy as np
+import pytest
+
+from stream_mlc.core.engine import Engine
+from stream_mlc.core.events import FeatureEvent, LabelEvent
+from stream_mlc.core.thresholds import AdaptiveThresholds, FixedThresholds, make_thresholds
+from stream_mlc.errors import ConfigError
+from stream_mlc.learners import NativeMLC
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def _near(threshold: float, target: float) -> bool:
+    """Within two bins (0.25 wide in logit) of the target: the utility is flat at its optimum."""
+    return abs(_logit(threshold) - _logit(target)) <= 0.5 + 1e-9
+
+
+def _calibrated_pairs(rng: random.Random, n: int, shape: float):
+    """(score, truth) with calibrated scores: truth ~ Bernoulli(score), score ~ Beta(1, shape)."""
+    for _ in range(n):
+        score = rng.betavariate(1.0, shape)
+        yield score, rng.random() < score
+
+
+def _best_f1_threshold(shape: float) -> float:
+    """The F1-optimal threshold of the stream above, by numeric integration (it is F*/2)."""
+    grid = [(i + 0.5) / 4000 for i in range(4000)]
+    density = [shape * (1 - s) ** (shape - 1) for s in grid]
+    best, best_t = -1.0, 0.0
+    for k in range(0, 4000, 4):
+        t = grid[k]
+        tp = sum(d * s for d, s in zip(density[k:], grid[k:], strict=True)) / 4000
+        fp = sum(d * (1 - s) for d, s in zip(density[k:], grid[k:], strict=True)) / 4000
+        positives = 1.0 / (1.0 + shape)
+        f1 = 2 * tp / (tp + fp + positives)
+        if f1 > best:
+            best, best_t = f1, t
+    assert abs(best_t - best / 2) < 0.01  # the theory: the optimal threshold is F*/2
+    return best_t
+
+
+def test_fixed_thresholds():
+    t = FixedThresholds(0.4)
+    t.update("a", 0.9, False)
+    t.reset("a")
+    assert t.get("a") == 0.4 and t.snapshot(["a", "b"]) == {"a": 0.4, "b": 0.4}
+
+
+@pytest.mark.parametrize("shape", [1.0, 3.0])
+def test_hamming_objective_converges_to_one_half_on_calibrated_scores(shape):
+    rng = random.Random(1)
+    t = AdaptiveThresholds(objective="hybrid", beta=1.0, fade=0.9995)
+    for score, truth in _calibrated_pairs(rng, 20_000, shape):
+        t.update("a", score, truth)
+    assert _near(t.get("a"), 0.5)
+
+
+@pytest.mark.parametrize("objective, params", [("f1", {}), ("hybrid", {"beta": 0.0})])
+def test_f1_objectives_converge_to_the_f1_optimum(objective, params):
+    # With one label, micro-F1 is that label's F1: both objectives aim at F*/2.
+    shape = 3.0
+    target = _best_f1_threshold(shape)
+    rng = random.Random(2)
+    t = AdaptiveThresholds(objective=objective, fade=0.9995, **params)
+    for score, truth in _calibrated_pairs(rng, 20_000, shape):
+        t.update("a", score, truth)
+    assert _near(t.get("a"), target)
+
+
+def test_thresholds_correct_a_miscalibrated_model():
+    # Scores are calibrated probabilities squashed towards 0 (p ** 3): the Hamming-optimal
+    # threshold is 0.5 ** 3 = 0.125 on the score scale.
+    rng = random.Random(3)
+    t = AdaptiveThresholds(objective="hybrid", beta=1.0, fade=0.9995)
+    for score, truth in _calibrated_pairs(rng, 20_000, 1.0):
+        t.update("a", score**3, truth)
+    assert _near(t.get("a"), 0.125)
+
+
+def test_balanced_objective_lowers_thresholds_of_rare_labels():
+    rng = random.Random(4)
+    t = AdaptiveThresholds()
+    for _ in range(20_000):
+        for label, shape in (("frequent", 1.0), ("rare", 12.0)):
+            score = rng.betavariate(1.0, shape)
+            t.update(label, score, rng.random() < score)
+    assert 0.2 < t.get("frequent") < 0.5
+    assert t.get("rare") < t.get("frequent")
+
+
+def test_thresholds_follow_a_drift():
+    rng = random.Random(5)
+    t = AdaptiveThresholds(objective="hybrid", beta=1.0)
+    for score, truth in _calibrated_pairs(rng, 6000, 1.0):
+        t.update("a", score, truth)
+    assert _near(t.get("a"), 0.5)
+    for score, truth in _calibrated_pairs(rng, 6000, 1.0):  # the model's scores halve
+        t.update("a", score / 2, truth)
+    assert _near(t.get("a"), 0.25)
+
+
+def test_default_until_enough_positives_and_reset():
+    t = AdaptiveThresholds(min_positives=5)
+    for _ in range(100):
+        t.update("a", 0.2, False)
+    for _ in range(4):
+        t.update("a", 0.3, True)
+    assert t.get("a") == 0.5
+    for _ in range(10):
+        t.update("a", 0.3, True)
+    assert t.get("a") < 0.5
+    t.reset("a")
+    assert t.get("a") == 0.5
+
+
+def test_pickles_and_continues_identically():
+    rng = random.Random(6)
+    a = AdaptiveThresholds()
+    pairs = [(f"l{rng.randrange(3)}", rng.random(), rng.random() < 0.3) for _ in range(3000)]
+    for label, score, truth in pairs[:1500]:
+        a.update(label, score, truth)
+    b = pickle.loads(pickle.dumps(a))
+    for label, score, truth in pairs[1500:]:
+        a.update(label, score, truth)
+        b.update(label, score, truth)
+        assert a.get(label) == b.get(label)
+    assert a.snapshot(["l0", "l1", "l2"]) == b.snapshot(["l0", "l1", "l2"])
+
+
+def test_long_streams_stay_finite():
+    t = AdaptiveThresholds(fade=0.9)  # the lazy fading renormalises long before overflowing
+    for i in range(5000):
+        t.update("a", (i % 100) / 100, i % 3 == 0)
+    assert 0.0 <= t.get("a") <= 1.0
+    assert np.isfinite(t._labels["a"].pos).all() and np.isfinite(t._labels["a"].neg).all()
+
+
+def test_threshold_changes_are_logged_at_debug(caplog):
+    caplog.set_level(logging.DEBUG, logger="stream_mlc.core.thresholds")
+    t = AdaptiveThresholds(objective="hybrid", beta=1.0)
+    for i in range(400):
+        t.update("a", 0.1 if i % 2 else 0.3, i % 2 == 0)
+    assert t.changes >= 1
+    assert any("label 'a'" in record.getMessage() for record in caplog.records)
+
+
+def test_make_thresholds():
+    assert isinstance(make_thresholds("fixed"), FixedThresholds)
+    assert make_thresholds("fixed:threshold=0.3").get("x") == 0.3
+    adaptive = make_thresholds("adaptive:objective=hybrid,beta=0.25,fade=0.99")
+    assert isinstance(adaptive, AdaptiveThresholds)
+    assert (adaptive.objective, adaptive.beta, adaptive.fade) == ("hybrid", 0.25, 0.99)
+    for bad in ("nope", "adaptive:objective=x", "adaptive:beta=2", "adaptive:colour=1", "fixed:fade=1"):
+        with pytest.raises(ConfigError):
+            make_thresholds(bad)
+
+
+def test_engine_with_adaptive_thresholds_and_native_model():
+    engine = Engine(NativeMLC(), thresholds=AdaptiveThresholds(), labels=("a", "b"))
+    rng = random.Random(7)
+    for i in range(600):
+        x = {"f": rng.gauss(0, 1), "g": rng.gauss(0, 1)}
+        truth = frozenset(label for label, v in (("a", x["f"]), ("b", x["g"])) if v > 0.5)
+        engine.score(FeatureEvent(f"e{i}", x), now=float(i))
+        engine.learn(engine.join(LabelEvent(f"e{i}", truth), now=float(i)))
+    status = engine.status()
+    json.dumps(status)  # plain floats
+    assert set(status["thresholds"]) == {"a", "b"}
+    assert all(0.0 < v < 1.0 for v in status["thresholds"].values())
+    assert status["metrics"]["cumulative"]["micro_f1"] > 0.7
