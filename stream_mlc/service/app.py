@@ -163,9 +163,10 @@ class Service:
         behind = []
         for tp in consumer.assignment():
             if tp.topic in self._rank:
+                lane = (tp.topic, tp.partition)
                 highwater = consumer.highwater(tp)
-                if highwater is None or self._fetched.get((tp.topic, tp.partition), 0) < highwater:
-                    behind.append((tp.topic, tp.partition))
+                if highwater is None or self._resume_offset(lane) < highwater:
+                    behind.append(lane)
         return behind
 
     # -- handlers: decode, call the core, send -------------------------------------------------
