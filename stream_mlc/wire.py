@@ -49,8 +49,9 @@ def decode_labels(
 ) -> LabelEvent:
     """A label event from a ``mlc.labels`` message.
 
-    >>> decode_labels(None, b'{"id": "e1", "labels": ["a"], "observed": ["b"]}')
-    LabelEvent(id='e1', labels=frozenset({'a'}), observed=frozenset({'a', 'b'}), ts=None)
+    >>> event = decode_labels(None, b'{"id": "e1", "labels": ["a"], "observed": ["b"]}')
+    >>> event.id, sorted(event.labels), sorted(event.observed)
+    ('e1', ['a'], ['a', 'b'])
     """
     doc = _load_object(value, max_bytes)
     event_id = _event_id(doc, key)

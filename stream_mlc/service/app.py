@@ -34,7 +34,7 @@ from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.models import parse_spec
-from stream_mlc.errors import ConfigError, StreamMlcError
+from stream_mlc.errors import ConfigError, DecodeError, StreamMlcError
 from stream_mlc.service.checkpoints import write_checkpoint
 from stream_mlc.service.kafka_config import faust_broker_kwargs
 from stream_mlc.service.prom import ServiceMetrics

@@ -36,9 +36,8 @@ async def write_checkpoint(send: Send, app_id: str, data: bytes, slot: int, lear
 async def read_checkpoint(settings: Settings) -> tuple[bytes, float] | None:
     """The newest complete checkpoint of this app and when it was made, or None."""
     async with TopicReader(settings, "checkpoints", decode=bytes) as reader:
-        latest: dict[bytes, bytes] = {}
-        for _, key, value in await reader.drain(idle_s=0.5):
-            latest[key] = value
+        # To the end, not "until quiet": a slow first fetch must not look like no checkpoint.
+        latest = {key: value for _, key, value in await reader.read_to_end()}
     prefix = settings.app_id
     manifest_raw = latest.get(f"{prefix}/manifest".encode())
     if manifest_raw is None:

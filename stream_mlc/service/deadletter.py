@@ -33,7 +33,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import time
 from collections import Counter
 
 import orjson
@@ -43,8 +42,6 @@ from stream_mlc.service.reader import TopicReader
 from stream_mlc.settings import Settings
 
 log = logging.getLogger(__name__)
-#: A replay that gets no record for this long, short of the end it aimed at, stops there.
-STALL_S = 30.0
 
 
 class BadEntry(ValueError):
@@ -113,25 +110,10 @@ async def _replay(settings: Settings, wanted: set[str] | None, dry_run: bool) ->
     partitions_of: dict[str, set[int]] = {}
     try:
         async with TopicReader(settings, "deadletter", decode=lambda value: value) as reader:
-            consumer = reader.consumer
-            ends = await _ends(consumer)
-            remaining = {tp for tp, end in ends.items() if end > 0}
-            progress_at = time.monotonic()
-            while remaining:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
-                if batches:
-                    progress_at = time.monotonic()
-                elif time.monotonic() - progress_at > STALL_S:
-                    log.warning("dead-letter topic: nothing more after %.0f s short of its end %s; stopping",
-                                STALL_S, {f"{tp.topic}[{tp.partition}]": ends[tp] for tp in remaining})
-                    break
-                for tp, messages in batches.items():
-                    for message in messages:
-                        if message.offset < ends[tp]:
-                            _one(message, wanted, counts, producer, partitions_of)
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
+            # Up to where the topic ends now: what the worker dead-letters again during the
+            # replay is left for the next one, so a replay always ends.
+            for _, key, value in await reader.read_to_end():
+                _one(key, value, wanted, counts, producer, partitions_of)
         if producer is not None:
             producer.flush()
     finally:
@@ -140,37 +122,11 @@ async def _replay(settings: Settings, wanted: set[str] | None, dry_run: bool) ->
     return dict(counts)
 
 
-async def _ends(consumer, timeout_s: float = 30.0) -> dict:
-    """Where each assigned partition ends now: the replay reads up to there and no further.
-
-    Taken from the high watermark of the first fetch response, before anything is sent, so
-    that the worker's dead-lettering of the replayed messages cannot feed the replay. (Tansu
-    answers ListOffsets(latest) with the base offset of the last record batch + 1, short of
-    the end when that batch holds several records; its fetch responses are right.) The
-    fetch position stays at the beginning: the records fetched meanwhile are returned later.
-    """
-    assigned = list(consumer.assignment())
-    listed = await consumer.end_offsets(assigned)
-    ends: dict = {}
-    deadline = time.monotonic() + timeout_s
-    while len(ends) < len(assigned):
-        for tp in assigned:
-            highwater = consumer.highwater(tp)
-            if tp not in ends and highwater is not None:
-                ends[tp] = max(highwater, listed[tp])
-        if len(ends) < len(assigned):
-            if time.monotonic() > deadline:
-                log.warning("no fetch response within %.0f s; reading up to the listed end offsets", timeout_s)
-                return {tp: ends.get(tp, listed[tp]) for tp in assigned}
-            await asyncio.sleep(0.05)
-    return ends
-
-
-def _one(message, wanted, counts: Counter, producer, partitions_of: dict[str, set[int]]) -> None:
+def _one(key, value, wanted, counts: Counter, producer, partitions_of: dict[str, set[int]]) -> None:
     try:
-        topic, partition, payload = decode_entry(message.value)
+        topic, partition, payload = decode_entry(value)
     except BadEntry as error:
-        log.warning("dead-letter record at offset %d skipped: %s", message.offset, error)
+        log.warning("dead-letter record skipped: %s", error)
         counts["<invalid>"] += 1
         return
     if wanted is not None and topic not in wanted:
@@ -182,7 +138,7 @@ def _one(message, wanted, counts: Counter, producer, partitions_of: dict[str, se
         partitions_of[topic] = producer.partitions_for(topic) or set()
     if partition not in partitions_of[topic]:
         partition = None  # the topic shrank or the entry has none: let the key decide
-    producer.send(topic, key=message.key, value=payload, partition=partition)
+    producer.send(topic, key=key, value=payload, partition=partition)
 
 
 __all__ = ["BadEntry", "decode_entry", "replay_deadletters"]

@@ -47,6 +47,43 @@ class TopicReader:
             for message in messages
         ]
 
+    async def ends(self, timeout_s: float = 30.0) -> dict[TopicPartition, int]:
+        """Where each partition ends now, from the high watermark of the first fetch response.
+
+        Tansu answers ListOffsets(latest) with the base offset of the last record batch + 1,
+        short of the end when that batch holds several records; its fetch responses are
+        right. The larger of the two is taken; the fetch position is not moved.
+        """
+        assigned = list(self.consumer.assignment())
+        listed = await self.consumer.end_offsets(assigned)
+        ends: dict[TopicPartition, int] = {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for tp in assigned:
+                highwater = self.consumer.highwater(tp)
+                if tp not in ends and highwater is not None:
+                    ends[tp] = max(highwater, listed[tp])
+            if len(ends) == len(assigned) or time.monotonic() > deadline:
+                return {tp: ends.get(tp, listed[tp]) for tp in assigned}
+            await asyncio.sleep(0.05)
+
+    async def read_to_end(self, timeout_s: float = 60.0) -> list[tuple[str, bytes | None, object]]:
+        """Every record up to where the topics end now, however slow the broker is to answer."""
+        ends = await self.ends()
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        records: list = []
+        deadline = time.monotonic() + timeout_s
+        while remaining:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read {len(records)} records; still short of the end of {sorted(remaining)}")
+            batches = await self.consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)
+            for tp, messages in batches.items():
+                records += [(tp.topic, m.key, self.decode(m.value)) for m in messages if m.offset < ends[tp]]
+            for tp in list(remaining):
+                if await self.consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return records
+
     async def drain(self, idle_s: float = 1.0) -> list[tuple[str, bytes | None, dict]]:
         """Everything there is, until nothing arrives for ``idle_s``."""
         records: list = []
@@ -72,7 +109,7 @@ async def _partitions_for(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 async def latest_status(settings: Settings) -> dict[str, dict]:
     """The newest status record of each worker."""
     async with TopicReader(settings, "status") as reader:
-        return {record["worker"]: record for _, _, record in await reader.drain(idle_s=0.5)}
+        return {record["worker"]: record for _, _, record in await reader.read_to_end()}
 
 
 async def wait_until(
