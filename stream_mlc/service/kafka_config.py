@@ -13,18 +13,22 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=settings.ssl_cafile or None)
 
 
+def _sasl(settings: Settings) -> dict:
+    if not settings.sasl_mechanism:
+        return {}
+    return {
+        "sasl_mechanism": settings.sasl_mechanism,
+        "sasl_plain_username": settings.sasl_username,
+        "sasl_plain_password": settings.sasl_password,
+    }
+
+
 def kafka_python_kwargs(settings: Settings) -> dict:
     """Keyword arguments for kafka-python clients (producer, admin)."""
     kwargs: dict = {"bootstrap_servers": settings.bootstrap.split(","), "security_protocol": settings.security_protocol}
     if settings.ssl_cafile:
         kwargs["ssl_cafile"] = settings.ssl_cafile
-    if settings.sasl_mechanism:
-        kwargs.update(
-            sasl_mechanism=settings.sasl_mechanism,
-            sasl_plain_username=settings.sasl_username,
-            sasl_plain_password=settings.sasl_password,
-        )
-    return kwargs
+    return {**kwargs, **_sasl(settings)}
 
 
 def aiokafka_kwargs(settings: Settings) -> dict:
@@ -33,13 +37,7 @@ def aiokafka_kwargs(settings: Settings) -> dict:
     context = _ssl_context(settings)
     if context is not None:
         kwargs["ssl_context"] = context
-    if settings.sasl_mechanism:
-        kwargs.update(
-            sasl_mechanism=settings.sasl_mechanism,
-            sasl_plain_username=settings.sasl_username,
-            sasl_plain_password=settings.sasl_password,
-        )
-    return kwargs
+    return {**kwargs, **_sasl(settings)}
 
 
 def faust_broker_kwargs(settings: Settings) -> dict:
