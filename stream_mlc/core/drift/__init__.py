@@ -2,7 +2,8 @@
 
 One concept per module: :mod:`.concept` (ADWIN on error streams), :mod:`.psi` (population
 stability index of sparse dict-valued events), :mod:`.rates` (two-proportion tests on label
-rates), :mod:`.monitor` (:class:`DriftMonitor`, what the service calls) and
+rates), :mod:`.subjects` (the subjects a tracker follows, shared by the last two and
+:mod:`.scores`), :mod:`.monitor` (:class:`DriftMonitor`, what the service calls) and
 :mod:`.settings` (:class:`DriftSettings`). Nothing here imports Faust or Kafka.
 """
 

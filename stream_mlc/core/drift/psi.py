@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream_mlc.core.drift.subjects import COLLECT, READY, WARMUP, Subjects
 from stream_mlc.core.drift.window import DictWindow, group
 
-WARMUP, COLLECT, READY = 0, 1, 2
+__all__ = ["COLLECT", "READY", "WARMUP", "PsiTracker", "bin_counts", "psi", "reference_edges"]
 
 
 def psi(reference_counts, current_counts, epsilon: float = 1e-4) -> float:
@@ -81,7 +82,7 @@ def _with_zeros(values: np.ndarray, n_events: int) -> np.ndarray:
     return np.concatenate((values, np.zeros(zeros))) if zeros > 0 else np.asarray(values, dtype=float)
 
 
-class PsiTracker(DictWindow):
+class PsiTracker(Subjects, DictWindow):
     """PSI per subject of a stream of ``{name: value}`` events; see the module.
 
     Parameters
@@ -106,6 +107,20 @@ class PsiTracker(DictWindow):
         Size of the cache of name tuples; cleared between windows when exceeded.
     """
 
+    _per_subject = (
+        ("_state", 0, 0),
+        ("_wait", 0, 0),
+        ("_collected", 0, 0),
+        ("_edges", np.inf, 0),
+        ("_n_valid", 0, 0),
+        ("_zero_bin", 0, 0),
+        ("_ref_n", 0, 0),
+        ("_ref_counts", 0, 0),
+        ("_ref_p", 1.0, 0),
+        ("_ref_logp", 0.0, 0),
+        ("psi", np.nan, 0),
+    )
+
     def __init__(
         self,
         *,
@@ -121,21 +136,17 @@ class PsiTracker(DictWindow):
         if late not in ("zero", "collect"):
             raise ValueError(f"late must be 'zero' or 'collect', got {late!r}")
         self._init_window(window_size, max_schemas)
+        self._init_subjects(max_subjects)
         self.bins = bins
         self.epsilon = epsilon
         self.reference_size = reference_size
         self.warmup_size = warmup_size
-        self.max_subjects = max_subjects
         self.late = late
         self.n_edges = bins  # bins - 1 quantiles, plus the edge under a point mass at the minimum
         self.slots = bins + 1
-        self.names: list[str] = []
-        self.index: dict[str, int] = {}
-        #: Windows closed.
-        self.windows = 0
         self._phase_left = warmup_size + reference_size
         self._pending: dict[int, list[np.ndarray]] = {}
-        cap = 16
+        cap = self._capacity
         self._state = np.zeros(cap, np.int8)
         self._wait = np.zeros(cap, np.int64)
         self._collected = np.zeros(cap, np.int64)
@@ -153,65 +164,22 @@ class PsiTracker(DictWindow):
 
     # -- subjects --------------------------------------------------------------------
 
-    def register(self, name: str) -> int:
-        """The index of ``name``, registering it if there is room; -1 when ignored."""
-        i = self.index.get(name)
-        if i is not None:
-            return i
-        if len(self.names) >= self.max_subjects:
-            return -1
-        i = len(self.names)
-        if i >= len(self._state):
-            self._grow()
-        self.names.append(name)
-        self.index[name] = i
+    def _begin(self, i: int) -> None:
         if self.late == "zero" and self._phase_left <= 0:
             self._set_reference(i, np.empty(0), self.reference_size)
         else:
             self._start(i)
-        return i
 
-    def rebaseline(self, name: str) -> None:
-        """Forget ``name``'s reference: warm up and collect a new one."""
-        i = self.index.get(name)
-        if i is not None:
-            self._start(i)
-
-    def restart(self) -> None:
-        """Forget every reference; the next events form new ones (as at the start)."""
+    def _restart_phase(self) -> None:
         self._phase_left = self.warmup_size + self.reference_size
-        for i in range(len(self.names)):
-            self._start(i)
 
     def _start(self, i: int) -> None:
-        self._state[i] = WARMUP if self.warmup_size else COLLECT
-        self._wait[i] = self.warmup_size
-        self._collected[i] = 0
+        self._enter_warmup(i)
         self._edges[i] = np.inf
         self._n_valid[i] = 0
         self._zero_bin[i] = 0
         self.psi[i] = np.nan
         self._pending.pop(i, None)
-
-    def _grow(self) -> None:
-        cap = 2 * len(self._state)
-
-        def grow(a: np.ndarray, fill) -> np.ndarray:
-            out = np.full((cap,) + a.shape[1:], fill, dtype=a.dtype)
-            out[: len(a)] = a
-            return out
-
-        self._state = grow(self._state, 0)
-        self._wait = grow(self._wait, 0)
-        self._collected = grow(self._collected, 0)
-        self._edges = grow(self._edges, np.inf)
-        self._n_valid = grow(self._n_valid, 0)
-        self._zero_bin = grow(self._zero_bin, 0)
-        self._ref_n = grow(self._ref_n, 0)
-        self._ref_counts = grow(self._ref_counts, 0)
-        self._ref_p = grow(self._ref_p, 1.0)
-        self._ref_logp = grow(self._ref_logp, 0.0)
-        self.psi = grow(self.psi, np.nan)
 
     def _set_reference(self, i: int, values: np.ndarray, n_events: int) -> None:
         edges = reference_edges(values, n_events, self.bins)
@@ -227,11 +195,6 @@ class PsiTracker(DictWindow):
         self._ref_logp[i] = np.log(p)
         self._state[i] = READY
         self._pending.pop(i, None)
-
-    def state(self, name: str) -> int | None:
-        """WARMUP (0), COLLECT (1) or READY (2); None for a name not monitored."""
-        i = self.index.get(name)
-        return None if i is None else int(self._state[i])
 
     def reference(self, name: str) -> tuple[np.ndarray, np.ndarray, int]:
         """``(edges, counts, n_events)`` of ``name``'s reference (READY subjects)."""
@@ -300,11 +263,7 @@ class PsiTracker(DictWindow):
             if self._collected[i] >= self.reference_size:
                 values = np.concatenate(parts) if parts else np.empty(0)
                 self._set_reference(i, values, int(self._collected[i]))
-        warming = np.flatnonzero(state == WARMUP)
-        if len(warming):
-            self._wait[warming] -= n
-            done = warming[self._wait[warming] <= 0]
-            self._state[done] = COLLECT
+        self._end_warmup(state, n)
 
         self._phase_left -= n
         self.n = 0

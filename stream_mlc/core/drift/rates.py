@@ -27,7 +27,7 @@ from itertools import repeat
 
 import numpy as np
 
-from stream_mlc.core.drift.psi import COLLECT, READY, WARMUP
+from stream_mlc.core.drift.subjects import COLLECT, READY, WARMUP, Subjects
 
 
 def two_proportion_z(x_window, n_window, x_reference, n_reference) -> np.ndarray:
@@ -51,7 +51,7 @@ def two_proportion_z(x_window, n_window, x_reference, n_reference) -> np.ndarray
     return np.nan_to_num(z, nan=0.0, posinf=0.0)
 
 
-class RateTracker:
+class RateTracker(Subjects):
     """Per-label rates over tumbling windows, tested against a reference rate.
 
     Parameters
@@ -71,6 +71,20 @@ class RateTracker:
         which move as the model learns; see :mod:`stream_mlc.core.drift.scores`).
     """
 
+    _per_subject = (
+        ("_state", 0, 0),
+        ("_wait", 0, 0),
+        ("_collected", 0, 0),
+        ("_acc_x", 0, 0),
+        ("_acc_n", 0, 0),
+        ("ref_x", 0, 0),
+        ("ref_n", 0, 0),
+        ("last_x", 0, 0),
+        ("last_n", 0, 0),
+        ("z", np.nan, 0),
+        ("_ring", 0, 1),  # rolling only
+    )
+
     def __init__(
         self,
         *,
@@ -84,27 +98,24 @@ class RateTracker:
     ) -> None:
         if late not in ("zero", "collect"):
             raise ValueError(f"late must be 'zero' or 'collect', got {late!r}")
+        self._init_subjects(max_subjects)
         self.window_size = window_size
         self.reference_size = reference_size
         self.warmup_size = warmup_size
-        self.max_subjects = max_subjects
         self.late = late
         self.min_count = min_count
         self.rolling = rolling
         self._span = reference_size // window_size
         self._warmup_windows = -(-warmup_size // window_size)
         self._pos = 0
-        self.names: list[str] = []
-        self.index: dict[str, int] = {}
         self.ignored_values = 0
-        self.windows = 0
         self.n = 0
         self._positives: list[str] = []
         self._observed: list[str] = []
         self._full = 0
         self._phase_left = warmup_size + reference_size
         self._phase_full = 0
-        cap = 16
+        cap = self._capacity
         self._state = np.zeros(cap, np.int8)
         self._wait = np.zeros(cap, np.int64)
         self._collected = np.zeros(cap, np.int64)
@@ -133,57 +144,26 @@ class RateTracker:
         self.n += 1
         return self.n >= self.window_size
 
-    def register(self, name: str) -> int:
-        """The index of ``name``, registering it if there is room; -1 when ignored."""
-        i = self.index.get(name)
-        if i is not None:
-            return i
-        if len(self.names) >= self.max_subjects:
-            return -1
-        i = len(self.names)
-        if i >= len(self._state):
-            self._grow()
-        self.names.append(name)
-        self.index[name] = i
+    def _begin(self, i: int) -> None:
+        # A late label is READY at a rate of 0 only when the reference phase saw enough
+        # fully observed events to test it against.
         if self.late == "zero" and self._phase_left <= 0 and self._phase_full >= self.min_count:
             self._state[i] = READY
             self.ref_x[i], self.ref_n[i] = 0, self._phase_full
         else:
             self._start(i)
-        return i
 
-    def rebaseline(self, name: str) -> None:
-        i = self.index.get(name)
-        if i is not None:
-            self._start(i)
-
-    def restart(self) -> None:
+    def _restart_phase(self) -> None:
         self._phase_left = self.warmup_size + self.reference_size
         self._phase_full = 0
-        for i in range(len(self.names)):
-            self._start(i)
 
     def _start(self, i: int) -> None:
-        self._state[i] = WARMUP if self.warmup_size else COLLECT
-        self._wait[i] = self.warmup_size
-        self._collected[i] = 0
+        self._enter_warmup(i)
         self._acc_x[i] = self._acc_n[i] = 0
         self.z[i] = np.nan
         if self.rolling:
             self._ring[:, i] = 0
             self.ref_x[i] = self.ref_n[i] = 0
-
-    def _grow(self) -> None:
-        cap = 2 * len(self._state)
-        for name in ("_state", "_wait", "_collected", "_acc_x", "_acc_n", "ref_x", "ref_n", "last_x", "last_n", "z"):
-            a = getattr(self, name)
-            out = np.full(cap, np.nan if name == "z" else 0, dtype=a.dtype)
-            out[: len(a)] = a
-            setattr(self, name, out)
-        if self.rolling:
-            ring = np.zeros((self._span, cap, 2), np.int64)
-            ring[:, : self._ring.shape[1]] = self._ring
-            self._ring = ring
 
     def rate(self, i: int) -> float:
         """The label's rate in the last window."""
@@ -242,10 +222,7 @@ class RateTracker:
         self._pos = (self._pos + 1) % self._span
         self._collected[:S] += counting[:, 0]  # counted in windows here, in events when fixed
         self._state[:S] = np.where(state == WARMUP, state, np.where(self._collected[:S] >= self._span, READY, COLLECT))
-        warming = np.flatnonzero(state == WARMUP)
-        if len(warming):
-            self._wait[warming] -= self.n
-            self._state[warming[self._wait[warming] <= 0]] = COLLECT
+        self._end_warmup(state, self.n)
 
     def _collect(self, x: np.ndarray, m: np.ndarray, state: np.ndarray, n: int) -> None:
         collecting = np.flatnonzero(state == COLLECT)
@@ -256,10 +233,7 @@ class RateTracker:
             done = collecting[self._collected[collecting] >= self.reference_size]
             self.ref_x[done], self.ref_n[done] = self._acc_x[done], self._acc_n[done]
             self._state[done] = READY
-        warming = np.flatnonzero(state == WARMUP)
-        if len(warming):
-            self._wait[warming] -= n
-            self._state[warming[self._wait[warming] <= 0]] = COLLECT
+        self._end_warmup(state, n)
 
         if self._phase_left > 0:
             if self._phase_left <= self.reference_size:

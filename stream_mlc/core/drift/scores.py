@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream_mlc.core.drift.psi import COLLECT, READY, WARMUP
+from stream_mlc.core.drift.subjects import COLLECT, READY, WARMUP, Subjects
 from stream_mlc.core.drift.window import DictWindow
 
 
-class ScorePsiTracker(DictWindow):
+class ScorePsiTracker(Subjects, DictWindow):
     """PSI per label of ``{label: score}`` events, fixed bins on [0, 1], rolling reference.
 
     Parameters
@@ -50,6 +50,8 @@ class ScorePsiTracker(DictWindow):
     17.725
     """
 
+    _per_subject = (("_age", 0, 0), ("_ring", 0, 1), ("_ref", 0, 0), ("psi", np.nan, 0))
+
     def __init__(
         self,
         *,
@@ -62,20 +64,17 @@ class ScorePsiTracker(DictWindow):
         max_schemas: int = 1024,
     ) -> None:
         self._init_window(window_size, max_schemas)
+        self._init_subjects(max_subjects)
         self.bins = bins
         self.slots = bins
         self.edges = np.arange(1, bins) / bins
         self.epsilon = epsilon
         self.reference_size = reference_size
         self.warmup_size = warmup_size
-        self.max_subjects = max_subjects
-        self.windows = 0
-        self.names: list[str] = []
-        self.index: dict[str, int] = {}
         self._span = reference_size // window_size  # windows in a reference
         self._warmup_windows = -(-warmup_size // window_size)
         self._pos = 0
-        cap = 16
+        cap = self._capacity
         # Windows collected since the subject's (re)start; negative while warming up.
         self._age = np.zeros(cap, np.int64)
         self._ring = np.zeros((self._span, cap, self.slots), np.int64)
@@ -90,51 +89,11 @@ class ScorePsiTracker(DictWindow):
         age = self._age
         return np.where(age < 0, WARMUP, np.where(age < self._span, COLLECT, READY)).astype(np.int8)
 
-    def state(self, name: str) -> int | None:
-        i = self.index.get(name)
-        return None if i is None else int(self._state[i])
-
-    def register(self, name: str) -> int:
-        i = self.index.get(name)
-        if i is not None:
-            return i
-        if len(self.names) >= self.max_subjects:
-            return -1
-        i = len(self.names)
-        if i >= len(self._age):
-            self._grow()
-        self.names.append(name)
-        self.index[name] = i
-        self._start(i)
-        return i
-
-    def rebaseline(self, name: str) -> None:
-        """Forget ``name``'s reference: warm up and collect a new one."""
-        i = self.index.get(name)
-        if i is not None:
-            self._start(i)
-
-    def restart(self) -> None:
-        for i in range(len(self.names)):
-            self._start(i)
-
     def _start(self, i: int) -> None:
         self._age[i] = -self._warmup_windows
         self._ring[:, i] = 0
         self._ref[i] = 0
         self.psi[i] = np.nan
-
-    def _grow(self) -> None:
-        cap = 2 * len(self._age)
-        age = np.zeros(cap, np.int64)
-        age[: len(self._age)] = self._age
-        ring = np.zeros((self._span, cap, self.slots), np.int64)
-        ring[:, : self._ring.shape[1]] = self._ring
-        ref = np.zeros((cap, self.slots), np.int64)
-        ref[: len(self._ref)] = self._ref
-        psi = np.full(cap, np.nan)
-        psi[: len(self.psi)] = self.psi
-        self._age, self._ring, self._ref, self.psi = age, ring, ref, psi
 
     def close(self) -> np.ndarray:
         """Bin the window, compare it with each reference, roll the references; indices compared."""
