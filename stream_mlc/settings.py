@@ -38,7 +38,7 @@ class Settings:
     max_message_bytes: int = 1_000_000
     #: Events an agent takes at once, and how long it waits to fill a batch.
     batch_size: int = 500
-    batch_within_s: float = 0.05
+    batch_within_s: float = 0.005
     #: Records per consumer poll (Faust's broker_max_poll_records).
     max_poll_records: int = 100
     #: Features and labels are processed in event-time order; a silent input stops holding
@@ -49,13 +49,17 @@ class Settings:
     status_interval_s: float = 1.0
     #: The learner's state is checkpointed (with its input offsets) after this many learned
     #: examples or this many seconds, whichever first, and on a clean stop.
-    checkpoint_every: int = 1000
+    checkpoint_every: int = 10_000
     checkpoint_interval_s: float = 10.0
     #: Also keep the newest checkpoint in this directory (empty: only the Kafka topic).
     checkpoint_dir: str = ""
     #: Partition-count override for `topics create` (tests, small brokers); 0 keeps topics/.
     partitions: int = 0
     producer_linger_ms: int = 5
+    #: The producer's largest record batch in bytes (Faust's default is 16 KB): fewer, larger requests.
+    producer_batch_bytes: int = 262_144
+    #: How long a fetch may wait for data (Faust hardcodes 1500 ms; Tansu holds fetches that long).
+    fetch_max_wait_ms: int = 20
     web_port: int = 6066
     #: Prometheus /metrics (0: off). Bound to loopback unless configured otherwise.
     metrics_host: str = "127.0.0.1"

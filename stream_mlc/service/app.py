@@ -98,12 +98,14 @@ class Service:
             broker_max_poll_records=s.max_poll_records,
             consumer_auto_offset_reset="earliest",
             producer_linger=s.producer_linger_ms / 1000.0,
+            producer_max_batch_size=s.producer_batch_bytes,
             topic_partitions=load_specs()["features"].partitions,
             web_enabled=False,
             web_port=s.web_port,
             web_host="127.0.0.1",
         )
-        self.topics = {name: app.topic(s.topic(name), internal=False) for name in load_specs()}
+        app.stream_mlc_fetch_max_wait_ms = s.fetch_max_wait_ms
+        self.topics = {name: _Sink(app, s.topic(name)) for name in load_specs()}
 
         @app.agent(app.topic(s.topic("features"), s.topic("labels")), name="process")
         async def process(stream):
@@ -323,6 +325,53 @@ class Service:
     async def publish_status(self) -> None:
         self._status_learned, self._status_sent_at = self.engine.learned, time.monotonic()
         await self.topics["status"].send(key=self.settings.worker_id.encode(), value=orjson.dumps(self.status()))
+
+
+class _Sink:
+    """One output topic, sent to through the app's producer.
+
+    ``Topic.send`` wraps every message in Faust machinery (a FutureMessage, sensors, a
+    done-callback) the worker never uses: sending directly cut the worker's CPU per event
+    by a third (measured with ``stream-mlc bench service``).
+    """
+
+    __slots__ = ("app", "name")
+
+    def __init__(self, app: faust.App, name: str):
+        self.app = app
+        self.name = name
+
+    async def send(self, key: bytes | None = None, value: bytes | None = None):
+        return await self.app.producer.send(self.name, key, value, None, None, None)
+
+
+def _patch_fetch_wait() -> None:
+    """Let the worker's consumer use ``fetch_max_wait_ms`` (Faust hardcodes 1500 ms).
+
+    Tansu holds a fetch that long even when data has arrived: p50 latency 391 ms at 1500 ms
+    against 8 ms at 20 ms (a plain aiokafka consumer at 300 msg/s). Apache Kafka answers as
+    soon as data arrives, so the short wait costs nothing there. This sets a private
+    aiokafka attribute; if Faust's or aiokafka's internals change, it quietly does nothing.
+    """
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    thread = getattr(faust_aiokafka, "AIOKafkaConsumerThread", None)
+    create = getattr(thread, "_create_worker_consumer", None)
+    if create is None or getattr(create, "_stream_mlc", False):
+        return
+
+    def create_worker_consumer(self, transport):
+        consumer = create(self, transport)
+        wait_ms = getattr(self.app, "stream_mlc_fetch_max_wait_ms", None)
+        if wait_ms is not None and hasattr(consumer, "_fetch_max_wait_ms"):
+            consumer._fetch_max_wait_ms = wait_ms
+        return consumer
+
+    create_worker_consumer._stream_mlc = True
+    thread._create_worker_consumer = create_worker_consumer
+
+
+_patch_fetch_wait()
 
 
 def drift_settings(settings: Settings) -> DriftSettings | None:
