@@ -11,38 +11,31 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from stream_mlc.core.align import EventTimeAligner
 from stream_mlc.core.engine import Engine
 from stream_mlc.errors import StreamMlcError
-from stream_mlc.service.kafka_config import aiokafka_kwargs
+from stream_mlc.service.reader import TopicReader
 from stream_mlc.settings import Settings
 from stream_mlc.wire import decode_features, decode_labels
 
 
 async def read_inputs(settings: Settings) -> EventTimeAligner:
-    """Every input message, queued per partition in offset order."""
-    topics = {settings.topic("features"): 0, settings.topic("labels"): 1}
-    consumer = AIOKafkaConsumer(**aiokafka_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        aligner = EventTimeAligner(idle_s=0.0)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
+    """Every input message up to where the topics end now, queued per partition in offset order."""
+    rank = {settings.topic("features"): 0, settings.topic("labels"): 1}
+    aligner = EventTimeAligner(idle_s=0.0)
+    async with TopicReader(settings, "features", "labels", decode=bytes) as reader:
+        consumer = reader.consumer
+        ends = await reader.ends()  # from fetch responses: Tansu's ListOffsets answers short
+        remaining = {tp for tp, end in ends.items() if end > 0}
         while remaining:
             for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
                 for message in messages:
-                    aligner.push((tp.topic, tp.partition), message.timestamp / 1000.0, message, 0.0, topics[tp.topic])
-                    if message.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-        return aligner
-    finally:
-        await consumer.stop()
+                    if message.offset < ends[tp]:
+                        aligner.push((tp.topic, tp.partition), message.timestamp / 1000.0, message, 0.0, rank[tp.topic])
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    return aligner
 
 
 def process_offline(settings: Settings, engine: Engine) -> Engine:
