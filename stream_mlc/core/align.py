@@ -56,11 +56,6 @@ class EventTimeAligner:
     def __len__(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
 
-    def queued(self, lane: Hashable) -> int:
-        """How many items of ``lane`` wait to be released."""
-        queue = self._queues.get(lane)
-        return len(queue) if queue else 0
-
     def push(self, lane: Hashable, ts: float, item: Any, now: float, rank: int = 0) -> None:
         queue = self._queues.get(lane)
         if queue is None:
