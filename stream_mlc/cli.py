@@ -11,6 +11,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import asyncio
 import sys
+import time
 
 from stream_mlc.errors import StreamMlcError
 from stream_mlc.settings import Settings
@@ -176,7 +177,15 @@ def _status(args) -> int:
         if args.json:
             print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
             continue
-        print(f"{worker}: learned {status['learned']}, labels {len(status['labels'])}, counts {status['counts']}")
+        # The topic is compacted: a worker that stopped keeps its last status; its age tells.
+        age = f"updated {time.time() - status['ts']:.0f} s ago"
+        role = status.get("role")
+        if role == "scorer":
+            print(f"{worker}: scorer, model version {status['model_version']}, "
+                  f"partitions {', '.join(status['assigned']) or 'none'}, counts {status['counts']}, {age}")
+            continue
+        print(f"{worker}: {'learner, ' if role else ''}learned {status['learned']}, labels {len(status['labels'])}, "
+              f"counts {status['counts']}, {age}")
         for name, value in status["metrics"]["cumulative"].items():
             window = status["metrics"]["window"].get(name, float("nan"))
             print(f"  {name:<20} {value:8.4f}  (window {window:.4f})")

@@ -15,6 +15,7 @@ from stream_mlc.errors import ConfigError
 
 ENV_PREFIX = "STREAM_MLC_"
 _SECRETS = {"sasl_password"}
+MODES = ("single", "scaled")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,15 @@ class Settings:
     topic_prefix: str = "mlc."
     app_id: str = "stream-mlc"
     worker_id: str = "worker-1"
+    #: "single": one worker scores, joins and learns in exact event-time order (the default).
+    #: "scaled": any number of workers in the app's consumer group score the partitions they are
+    #: assigned with the newest model snapshot; the one worker assigned the learn topic learns
+    #: (README: Scaling).
+    mode: str = "single"
+    #: In scaled mode the learner publishes a model snapshot after this many learned examples
+    #: or this many seconds, whichever first: how far behind the learner a scorer can be.
+    snapshot_every: int = 1000
+    snapshot_interval_s: float = 1.0
     #: Model and thresholds specs ("name:param=value,..."); see `stream-mlc evaluate --help`.
     model: str = "native-mlc"
     thresholds: str = "adaptive"
@@ -75,6 +85,10 @@ class Settings:
     sasl_username: str = ""
     sasl_password: str = field(default="", repr=False)
     ssl_cafile: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"{ENV_PREFIX}MODE={self.mode!r}: expected one of {', '.join(MODES)}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

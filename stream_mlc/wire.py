@@ -123,6 +123,53 @@ def decode_joined(value: bytes) -> JoinedExample:
     )
 
 
+def encode_scored(event: FeatureEvent, prediction: Prediction, t: float) -> bytes:
+    """The ``mlc.learn`` value of a scored event (scaled mode); ``t`` is its event time."""
+    return orjson.dumps(
+        {
+            "kind": "scored",
+            "id": event.id,
+            "t": t,
+            "features": event.features,
+            "ts": event.ts,
+            "scores": prediction.scores,
+            "predicted": prediction.labels,
+            "model_version": prediction.model_version,
+        }
+    )
+
+
+def encode_labels(event: LabelEvent, t: float) -> bytes:
+    """The ``mlc.learn`` value of a label event (scaled mode); ``t`` is its event time."""
+    observed = None if event.observed is None else sorted(event.observed)
+    return orjson.dumps({"kind": "labels", "id": event.id, "t": t, "labels": sorted(event.labels),
+                         "observed": observed, "ts": event.ts})
+
+
+def decode_learn(value: bytes) -> tuple[float, FeatureEvent | LabelEvent, Prediction | None]:
+    """``(event time, event, prediction or None)`` from an ``mlc.learn`` value (written by the service).
+
+    >>> e = FeatureEvent("a", {"x": 1.0}, ts=5.0)
+    >>> t, event, prediction = decode_learn(encode_scored(e, Prediction("a", ["y"], {"y": 0.9}, 3), 7.0))
+    >>> t, event == e, prediction.labels, prediction.model_version
+    (7.0, True, ['y'], 3)
+    >>> decode_learn(encode_labels(LabelEvent("a", frozenset({"y"})), 8.0))[1].labels
+    frozenset({'y'})
+    """
+    try:
+        doc = orjson.loads(value)
+        if doc["kind"] == "scored":
+            event = FeatureEvent(doc["id"], doc["features"], doc["ts"])
+            prediction = Prediction(doc["id"], doc["predicted"], doc["scores"], doc["model_version"])
+            return doc["t"], event, prediction
+        observed = doc["observed"]
+        event = LabelEvent(doc["id"], frozenset(doc["labels"]), None if observed is None else frozenset(observed),
+                           doc["ts"])
+        return doc["t"], event, None
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        raise DecodeError(f"not a learn-topic record: {type(error).__name__}: {error}") from error
+
+
 def encode_alert(alert, ts: float, model_version: int) -> bytes:
     """The ``mlc.alerts`` value of a :class:`~stream_mlc.core.alerts.Alert`."""
     return orjson.dumps(alert.to_wire(ts, model_version))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from stream_mlc.cli import _parser
+from stream_mlc.service.admin import planned_topics
 from stream_mlc.settings import ENV_PREFIX, Settings
 from stream_mlc.topics import load_specs
 
@@ -79,6 +82,30 @@ def host_mounts(service: dict) -> list[tuple[Path, str]]:
     return mounts
 
 
+def fixed_host_ports(service: dict) -> list[str]:
+    """The published ports of a service that bind one fixed host port.
+
+    Several replicas cannot bind the same host port, so `--scale` fails on these. A
+    container-only entry ("9464": Docker picks a free host port) or a host port range
+    ("9464-9470:9464") can be shared by replicas; `expose` publishes nothing.
+    """
+    fixed = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            published = str(entry.get("published") or "")
+            if published and "-" not in published:
+                fixed.append(str(entry))
+            continue
+        text = str(entry).split("/")[0]
+        # [host_ip:][host_port:]container_port; IPv6 host ips are bracketed.
+        text = re.sub(r"^\[[^\]]*\]:", "", text)
+        parts = text.split(":")
+        host_port = parts[-2] if len(parts) >= 2 else ""
+        if host_port and "-" not in host_port:
+            fixed.append(str(entry))
+    return fixed
+
+
 def worker_name(services) -> str:
     names = services_running(services, "worker")
     assert len(names) == 1, f"expected one worker service, found {names}"
@@ -118,11 +145,52 @@ def test_the_worker_service_can_be_scaled(services):
     args = _parser().parse_args(argv)
     assert args.run.__name__ == "_worker"
     assert "container_name" not in worker  # `--scale worker=N` needs generated names
-    assert not worker.get("ports"), "a fixed host port cannot be bound by several replicas"
-    # Each replica gets its own worker id.
-    assert args.worker_id is None or "$" in args.worker_id
+    assert fixed_host_ports(worker) == [], "a fixed host port cannot be bound by several replicas"
+    # Each replica gets its own worker id: its container's hostname, expanded by the shell in
+    # the container (a compose-level value would be the same for every replica), so the
+    # service must not fix the hostname either.
+    assert args.worker_id is not None and "$HOSTNAME" in args.worker_id, args.worker_id
+    assert "hostname" not in worker, "a fixed hostname gives every replica the same worker id"
+    assert ENV_PREFIX + "WORKER_ID" not in env_of(worker)
     topics_service = services_running(services, "topics create")[0]
     assert topics_service in str(worker.get("depends_on", ""))
+
+
+@pytest.mark.parametrize(
+    ("ports", "fixed"),
+    [
+        (["127.0.0.1:9464:9464"], True),
+        (["9464:9464"], True),
+        (["9464:9464/tcp"], True),
+        (["[::1]:9464:9464"], True),
+        ([{"target": 9464, "published": "9464"}], True),
+        (["9464"], False),
+        (["127.0.0.1::9464"], False),
+        (["9464-9470:9464"], False),
+        ([{"target": 9464}], False),
+        ([], False),
+    ],
+)
+def test_fixed_host_ports_tells_a_fixed_host_port(ports, fixed):
+    assert bool(fixed_host_ports({"ports": ports})) is fixed
+
+
+def test_the_worker_service_runs_in_scaled_mode(services):
+    # Scaled mode is what lets `--scale worker=N` share the work: in single mode every replica
+    # would run its own model on the partitions it happens to be assigned.
+    worker = services[worker_name(services)]
+    settings = worker_settings(services)
+    assert settings.mode == "scaled"
+    assert env_of(worker)[ENV_PREFIX + "MODE"] == "scaled"
+    # The replicas form one consumer group only if they share the app id (nothing per replica).
+    assert "$" not in settings.app_id
+
+
+def test_only_the_worker_service_runs_in_scaled_mode(services):
+    # The topics step and the other services do not take part in the consumer group.
+    name = worker_name(services)
+    others = {n: env_of(svc).get(ENV_PREFIX + "MODE") for n, svc in services.items() if n != name}
+    assert {n: mode for n, mode in others.items() if mode == "scaled"} == {}
 
 
 def test_the_python_services_point_at_the_kafka_service(services):
@@ -163,6 +231,40 @@ def test_prometheus_config_exists_and_scrapes_the_worker_metrics_port(services):
         "the worker serves no metrics on the port Prometheus scrapes"
     )
     assert (name, int(settings.metrics_port)) in targets
+
+
+def prometheus_config(services) -> dict:
+    prometheus = next(svc for svc in services.values() if str(svc.get("image", "")).startswith("prom/prometheus"))
+    path = next(host for host, target in host_mounts(prometheus) if target == "/etc/prometheus/prometheus.yml")
+    return yaml.safe_load(path.read_text())
+
+
+def test_prometheus_discovers_every_worker_replica_through_dns(services):
+    # Compose's embedded DNS answers a service name with the IP of every replica; an A-record
+    # DNS service discovery of that name makes each replica its own scrape target. A static
+    # target would scrape one replica per scrape (round robin); `tasks.<name>` is swarm-only.
+    name = worker_name(services)
+    port = int(worker_settings(services).metrics_port)
+    jobs = prometheus_config(services).get("scrape_configs") or []
+    discovered = [
+        dns
+        for job in jobs
+        for dns in job.get("dns_sd_configs") or []
+        if name in (dns.get("names") or [])
+    ]
+    assert discovered, f"no dns_sd_configs job discovers the {name!r} service"
+    for dns in discovered:
+        assert dns.get("type", "SRV") == "A", "compose's DNS serves A records, not SRV"
+        assert int(dns["port"]) == port
+    static_hosts = {
+        target.rpartition(":")[0]
+        for job in jobs
+        for static in job.get("static_configs") or []
+        for target in static.get("targets") or []
+    }
+    assert name not in static_hosts, "a static target reaches one replica per scrape, not all"
+    names = {host for job in jobs for dns in job.get("dns_sd_configs") or [] for host in dns.get("names") or []}
+    assert not any(host.startswith("tasks.") for host in names), "tasks.<service> resolves only in swarm"
 
 
 def test_grafana_is_provisioned_from_files_in_the_repository(services):
@@ -221,6 +323,35 @@ def test_the_compose_file_names_topics_only_through_the_prefix(services):
         for key, value in env.items():
             if key != ENV_PREFIX + "TOPIC_PREFIX":
                 assert value not in specs and not any(value.endswith(f".{n}") for n in specs), (key, value)
+
+
+def test_the_topics_step_creates_every_topic_in_topics(services):
+    # The topics service installs the mounted checkout; the wheel carries topics/ as
+    # stream_mlc/_topics, so what it creates is exactly what the folder describes.
+    force_include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]
+    assert force_include["wheel"]["force-include"].get("topics") == "stream_mlc/_topics"
+    name = services_running(services, "topics create")[0]
+    service = services[name]
+    assert any(target == "/app" and host == ROOT for host, target in host_mounts(service))
+    args = _parser().parse_args(stream_mlc_argv(service))
+    settings = Settings.from_env(
+        environ=env_of(service),
+        partitions=getattr(args, "partitions", None),
+        topic_prefix=getattr(args, "topic_prefix", None),
+    )
+    files = {json.loads(path.read_text())["name"]: path for path in sorted((ROOT / "topics").glob("*.json"))}
+    assert {"learn", "models"} <= set(files), "scaled mode's topics are missing from topics/"
+    planned = {topic.name: topic for topic in planned_topics(settings)}
+    assert set(planned) == {settings.topic_prefix + short for short in files}
+    # The workers use the topics the step created.
+    assert worker_settings(services).topic_prefix == settings.topic_prefix
+    # Scaled mode needs exactly one learner: the learn topic keeps one partition whatever the
+    # partition override; features and labels stay co-partitioned.
+    assert planned[settings.topic_prefix + "learn"].num_partitions == 1
+    assert planned[settings.topic_prefix + "models"].num_partitions == 1
+    features, labels = (planned[settings.topic_prefix + short].num_partitions for short in ("features", "labels"))
+    assert features == labels
+    assert json.loads(files["models"].read_text())["config"]["cleanup.policy"] == "compact"
 
 
 def _topic_references() -> dict[str, set[str]]:

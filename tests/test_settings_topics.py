@@ -133,7 +133,7 @@ def _changed(value):
 def test_to_env_round_trip_of_every_field():
     defaults = Settings()
     changed = Settings(
-        **{f.name: _changed(getattr(defaults, f.name)) for f in dataclasses.fields(Settings)},
+        **{f.name: _changed(getattr(defaults, f.name)) for f in dataclasses.fields(Settings)} | {"mode": "scaled"},
     )
     for f in dataclasses.fields(Settings):
         assert getattr(changed, f.name) != getattr(defaults, f.name), f.name
@@ -142,6 +142,11 @@ def test_to_env_round_trip_of_every_field():
     assert all(isinstance(v, str) for v in env.values())
     assert Settings.from_env(env) == changed
     assert Settings.from_env(defaults.to_env()) == defaults
+
+
+def test_an_unknown_mode_is_refused_by_name():
+    with pytest.raises(ConfigError, match="STREAM_MLC_MODE='scaledd'"):
+        Settings.from_env({"STREAM_MLC_MODE": "scaledd"})
 
 
 # ================================================================== topic specs

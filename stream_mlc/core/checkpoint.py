@@ -47,8 +47,7 @@ class Checkpoint:
 
 
 def dumps(checkpoint: Checkpoint) -> bytes:
-    payload = pickle.dumps(checkpoint, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(MAGIC, SCHEMA_VERSION, hashlib.sha256(payload).digest()) + payload
+    return seal(pickle.dumps(checkpoint, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def loads(data: bytes) -> Checkpoint:
@@ -63,20 +62,30 @@ def loads(data: bytes) -> Checkpoint:
     ...
     stream_mlc.core.checkpoint.CheckpointError: checkpoint checksum mismatch: refusing to load it
     """
-    if len(data) < _HEADER.size:
-        raise CheckpointError("checkpoint is truncated")
-    magic, version, digest = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CheckpointError("not a stream-mlc checkpoint")
-    if version != SCHEMA_VERSION:
-        raise CheckpointError(f"checkpoint schema version {version}, this version reads {SCHEMA_VERSION}")
-    payload = data[_HEADER.size:]
-    if hashlib.sha256(payload).digest() != digest:
-        raise CheckpointError("checkpoint checksum mismatch: refusing to load it")
-    checkpoint = pickle.loads(payload)  # noqa: S301 - only after the checks above
+    checkpoint = pickle.loads(unseal(data))  # noqa: S301 - only after unseal's checks
     if not isinstance(checkpoint, Checkpoint):
         raise CheckpointError("checkpoint payload is not a Checkpoint")
     return checkpoint
+
+
+def seal(payload: bytes, magic: bytes = MAGIC) -> bytes:
+    """``magic | schema version | SHA-256 of the payload | payload``."""
+    return _HEADER.pack(magic, SCHEMA_VERSION, hashlib.sha256(payload).digest()) + payload
+
+
+def unseal(data: bytes, magic: bytes = MAGIC, what: str = "checkpoint") -> bytes:
+    """The payload of sealed ``data``, refused on a wrong magic, schema version or checksum."""
+    if len(data) < _HEADER.size:
+        raise CheckpointError(f"{what} is truncated")
+    found, version, digest = _HEADER.unpack_from(data)
+    if found != magic:
+        raise CheckpointError(f"not a stream-mlc {what}")
+    if version != SCHEMA_VERSION:
+        raise CheckpointError(f"{what} schema version {version}, this version reads {SCHEMA_VERSION}")
+    payload = data[_HEADER.size:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise CheckpointError(f"{what} checksum mismatch: refusing to load it")
+    return payload
 
 
 class LocalCheckpointStore:

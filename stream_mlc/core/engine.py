@@ -18,6 +18,7 @@ from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Pred
 from stream_mlc.core.join import JoinBuffer, JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model, reset_label
+from stream_mlc.core.snapshot import ModelSnapshot, predict
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS, FixedThresholds, make_thresholds
 from stream_mlc.errors import StreamMlcError
 
@@ -134,23 +135,32 @@ class Engine:
     # -- scoring ---------------------------------------------------------------------------
     def predict(self, features: dict[str, float]) -> dict[str, float]:
         """Probability of every known label for one event."""
-        proba = self.model.predict_proba_one(features)
-        return {label: _positive(proba.get(label)) for label in self.labels}
+        return self.prediction(FeatureEvent("", features), None).scores
 
-    def prediction(self, event: FeatureEvent, now: float) -> Prediction:
-        scores = self.predict(event.features)
+    def prediction(self, event: FeatureEvent, now: float | None) -> Prediction:
         thresholds = {label: self.thresholds.get(label) for label in self.labels}
-        predicted = [label for label in self.labels if scores[label] > thresholds[label]]
-        return Prediction(event.id, predicted, scores, self.learned, thresholds, now)
+        return predict(self.model, self.labels, thresholds, event, self.learned, now)
 
     def score(self, event: FeatureEvent, now: float) -> tuple[Prediction, JoinedExample | None]:
         """Predict one event and keep it for its labels; return the example if they already came."""
         self._check_feature_budget(event.features)
-        prediction = self.prediction(event, now)
+        return self._keep(event, self.prediction(event, now), now)
+
+    def record(self, event: FeatureEvent, prediction: Prediction, now: float) -> JoinedExample | None:
+        """Keep an event a scorer predicted (scaled mode); return the example if its labels came."""
+        self._check_feature_budget(event.features)
+        return self._keep(event, prediction, now)[1]
+
+    def _keep(self, event: FeatureEvent, prediction: Prediction, now: float):
         if self.monitor is not None:
             self._raise(self.monitor.observe_features(event.features))
             self._raise(self.monitor.observe_prediction(prediction.scores, prediction.labels))
         return prediction, self.buffer.add_prediction(event, prediction, now)
+
+    def snapshot(self, created: float = 0.0) -> ModelSnapshot:
+        """What a scorer needs to predict as this engine does now (pickle it before learning on)."""
+        labels = tuple(self.labels)
+        return ModelSnapshot(self.model, labels, self.thresholds.snapshot(labels), self.learned, created)
 
     # -- joining and learning ------------------------------------------------------------------
     def join(self, event: LabelEvent, now: float) -> JoinedExample | None:
@@ -235,9 +245,3 @@ class Engine:
         self._reserved.discard(name)
         self._known.add(name)
         self.labels.append(name)
-
-
-def _positive(proba) -> float:
-    if not proba:
-        return 0.0
-    return float(proba.get(True, 0.0))

@@ -25,9 +25,14 @@ def quiet_logging(level: str) -> None:
 
 
 def run_worker(settings: Settings) -> int:
-    from stream_mlc.service.app import Service
+    if settings.mode == "scaled":
+        from stream_mlc.service.scaled import ScaledService
 
-    service = Service(settings, restore(settings))
+        service = ScaledService(settings)  # restores the learner's state if and when it is elected
+    else:
+        from stream_mlc.service.app import Service
+
+        service = Service(settings, restore(settings))
     if settings.metrics_port:
         service.metrics.serve(settings.metrics_port, settings.metrics_host)
     worker = _worker_class()(service.app, loglevel=settings.log_level.upper(), quiet=True)
