@@ -1,6 +1,6 @@
 """Service benchmark: the worker end to end on the embedded broker, against two ceilings.
 
-``stream-mlc bench service [--events N] [--labels 14 100] [--model SPEC] [--profile DIR]``
+``stream-mlc bench service [--events N] [--labels 14 100] [--model SPEC] [--profile DIR] [--workers 1,2]``
 starts an embedded Tansu broker and, for each label count, on topics of their own (a fresh
 prefix per scenario), preloads N events (100 dense features, ~1.35 KB of JSON each) with
 their labels 1,000 events late, and measures:
@@ -43,6 +43,16 @@ a py-spy profile (raw, 100 Hz, idle stacks and threads) of the default-model wor
 the backlog (``--profile-phase latency``: over the paced run), summarised by category and
 frame; ``--worker-env NAME=VALUE`` runs the workers with extra environment (settings
 experiments: ``STREAM_MLC_MAX_POLL_RECORDS=500``).
+
+Scale-out: ``--workers 1,2`` runs (c) to (f) of the default learner once per worker count, each
+on topics of its own, the workers of a run started at once in one consumer group (``--mode``:
+single for one worker, scaled for more, unless given; ``--workers 1,2 --mode scaled`` compares
+one scaled worker with two). It adds a table of the runs side by side (events/s to the last
+example learned, scoring events/s to the last prediction, CPU per event summed over the
+workers, latency, the largest worker's peak RSS) with each run's ratios to the first, and per
+worker its role from the status topic (learner or scorer), its CPU, its start-up CPU (spent
+before the run's first prediction, so not counted in the run's CPU per event) and its RSS;
+``--profile`` profiles every worker of every run.
 
 Noise: the machine's cores are shared; every figure is one run. Exit status 0 whatever the
 figures: it is a report, not a test.
@@ -324,20 +334,25 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Drain:
-    """Follows one process draining a backlog: CPU from its first output to its last."""
+    """Follows processes draining a backlog: their CPU from the first output to the last."""
 
-    pid: int
+    pids: list[int]
     broker_pid: int
-    cpu: tuple[float, float] = (0.0, 0.0)
+    cpu: list[float] = field(default_factory=list)  # CPU seconds at the first output: the processes', the broker's
 
     def first_output(self, probe: Probe, topic: str, timeout_s: float, alive) -> None:
         probe.wait_total(topic, 1, timeout_s, alive, period_s=0.05)
-        self.cpu = (cpu_seconds(self.pid), cpu_seconds(self.broker_pid))
+        self.cpu = [cpu_seconds(pid) for pid in (*self.pids, self.broker_pid)]
+
+    def cpu_ms_by_process(self, n: int) -> list[float]:
+        """CPU milliseconds per event since :meth:`first_output` of each process, then of the broker."""
+        pids = (*self.pids, self.broker_pid)
+        return [(cpu_seconds(pid) - before) * 1000 / n for pid, before in zip(pids, self.cpu, strict=True)]
 
     def cpu_ms_per_event(self, n: int) -> tuple[float, float]:
-        """(process, broker) CPU milliseconds per event since :meth:`first_output`."""
-        process = (cpu_seconds(self.pid) - self.cpu[0]) * 1000 / n
-        return process, (cpu_seconds(self.broker_pid) - self.cpu[1]) * 1000 / n
+        """(processes summed, broker) CPU milliseconds per event since :meth:`first_output`."""
+        *processes, broker = self.cpu_ms_by_process(n)
+        return sum(processes), broker
 
 
 def run_child(sc: Scenarios, work: Workload, n: int, kind: str, timeout_s: float) -> dict:
@@ -359,7 +374,7 @@ def run_child(sc: Scenarios, work: Workload, n: int, kind: str, timeout_s: float
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=sc.workdir)
     probe = Probe(s)
     alive = lambda: process.poll() is None  # noqa: E731
-    drain = Drain(process.pid, sc.broker_pid)
+    drain = Drain([process.pid], sc.broker_pid)
     try:
         drain.first_output(probe, out_topic, timeout_s, alive)
         probe.wait_total(out_topic, n, timeout_s, alive)
@@ -374,6 +389,24 @@ def run_child(sc: Scenarios, work: Workload, n: int, kind: str, timeout_s: float
 
 
 @dataclass
+class ProcessResult:
+    """One worker process of a run."""
+
+    worker_id: str
+    pid: int
+    role: str = "-"  # from its status records ("learner", "scorer", "single"; "a->b" when it changed)
+    model_version: int = 0  # in its last status record: the version it scores with
+    learned: int = 0  # in its last status record (a scorer: its model's version)
+    status_age_s: float = float("nan")  # of its last status record, when the run's figures were taken
+    assigned: str = ""  # its partitions in its last status record (scaled mode)
+    cpu_ms: float = 0.0  # its CPU per event of the run while draining the backlog
+    startup_cpu_s: float = 0.0  # its CPU before the run's first prediction
+    rss_peak_mb: float = 0.0
+    rss_mb: float = 0.0
+    profile: dict = field(default_factory=dict)
+
+
+@dataclass
 class WorkerResult:
     model: str
     events: int
@@ -381,13 +414,22 @@ class WorkerResult:
     score_rate: float = 0.0  # first to last prediction
     seconds: float = 0.0
     startup_s: float = 0.0
-    cpu_ms: float = 0.0  # worker CPU per event (features + labels) while draining the backlog
+    cpu_ms: float = 0.0  # worker CPU per event (features + labels) while draining the backlog, all workers
     broker_cpu_ms: float = 0.0
     latency: dict = field(default_factory=dict)
-    rss_peak_mb: float = 0.0
+    rss_peak_mb: float = 0.0  # the largest worker's
     rss_mb: float = 0.0
-    profile: dict = field(default_factory=dict)
+    profile: dict = field(default_factory=dict)  # the first worker's
     checkpoints: int = 0
+    workers: int = 1
+    mode: str = "single"
+    processes: list[ProcessResult] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        if self.workers == 1 and self.mode == "single":
+            return self.model
+        return f"{self.model} x{self.workers} {self.mode}"
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -402,30 +444,105 @@ def proc_status(pid: int) -> dict[str, float]:
     return out
 
 
+def distinct_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def worker_settings(s: Settings, count: int) -> list[Settings]:
+    """One worker: ``s``. More: the same app (consumer group) and topics, each its own id and ports."""
+    if count == 1:
+        return [s]
+    ports = distinct_ports(2 * count)
+    return [s.replace(worker_id=f"{s.worker_id}-{k + 1}", web_port=ports[2 * k], metrics_port=ports[2 * k + 1])
+            for k in range(count)]
+
+
+def numbered(path: Path, k: int, count: int) -> Path:
+    """``worker.raw.txt`` -> ``worker-2.raw.txt`` (unchanged for a single worker)."""
+    if count == 1:
+        return path
+    stem, dot, ext = path.name.partition(".")
+    return path.with_name(f"{stem}-{k + 1}{dot}{ext}")
+
+
+def start_profiles(pids: list[int], profile: Path, seconds: float, workdir: Path) -> list[subprocess.Popen]:
+    return [py_spy(pid, numbered(profile, k, len(pids)), seconds, workdir) for k, pid in enumerate(pids)]
+
+
+def finish_profiles(spies: list[subprocess.Popen], profile: Path, timeout_s: float) -> list[dict]:
+    for spy in spies:
+        spy.wait(timeout_s)
+    return [summarize_profile(numbered(profile, k, len(spies))) for k in range(len(spies))]
+
+
+def roles(probe: Probe, s: Settings) -> dict[str, dict]:
+    """Each worker's roles (in the order seen), last model version and partitions, from the status topic."""
+    out: dict[str, dict] = {}
+    for record in probe.records(s.topic("status")):
+        doc = orjson.loads(record.value)
+        seen = out.setdefault(doc.get("worker", ""), {"roles": []})
+        role = doc.get("role", doc.get("mode", "single"))
+        if not seen["roles"] or seen["roles"][-1] != role:
+            seen["roles"].append(role)
+        seen["learned"] = doc.get("learned", 0)
+        seen["model_version"] = doc.get("model_version", seen["learned"])
+        seen["age_s"] = time.time() - doc.get("ts", float("nan"))
+        seen["assigned"] = partitions_text(doc.get("assigned", []), s.topic_prefix)
+    return out
+
+
+def partitions_text(assigned: list[str], prefix: str) -> str:
+    """``["p.features:0", "p.features:1", "p.learn:0"]``, ``"p."`` -> ``"features 0,1 learn 0"``.
+
+    Topics outside the prefix (Faust's own) are left out.
+    """
+    by_topic: dict[str, list[str]] = {}
+    for item in assigned:
+        topic, _, partition = item.rpartition(":")
+        if topic.startswith(prefix):
+            by_topic.setdefault(topic[len(prefix):], []).append(partition)
+    return " ".join(f"{topic} {','.join(parts)}" for topic, parts in sorted(by_topic.items()))
+
+
 def run_worker(sc: Scenarios, work: Workload, model: str, n: int, *, latency_s: float, timeout_s: float,
                profile: Path | None = None, profile_s: float = 20.0, extra_env: dict | None = None,
-               profile_phase: str = "backlog", latency_rate: float = 0.0) -> WorkerResult:
-    """(c) backlog throughput, (e) start-up, then (d) latency at half load, then (f) peak RSS."""
-    s = sc.settings(model.split(":")[0], model=model)
+               profile_phase: str = "backlog", latency_rate: float = 0.0, workers: int = 1,
+               mode: str = "single") -> WorkerResult:
+    """(c) backlog throughput, (e) start-up, then (d) latency at half load, then (f) peak RSS.
+
+    ``workers`` processes of ``mode``, in one consumer group, started at once: CPU summed over them;
+    role, RSS, CPU and profile (``profile`` numbered when several) of each.
+    """
+    tag = model.split(":")[0] + ("" if (workers, mode) == (1, "single") else f"-{workers}{mode}")
+    s = sc.settings(tag, model=model, mode=mode)
     preload(s, work, n)
-    result = WorkerResult(model, n)
+    result = WorkerResult(model, n, workers=workers, mode=mode)
     probe = Probe(s)
     started = time.time()
-    worker = WorkerProcess.start(s, sc.workdir / f"{s.app_id}.log", extra_env=extra_env)
-    spy = None
-    alive = lambda: worker.process.poll() is None  # noqa: E731
-    drain = Drain(worker.process.pid, sc.broker_pid)
+    configs = worker_settings(s, workers)
+    procs = [WorkerProcess.start(w, sc.workdir / f"{w.worker_id}.log", extra_env=extra_env) for w in configs]
+    pids = [p.process.pid for p in procs]
+    spies: list[subprocess.Popen] = []
+    alive = lambda: all(p.process.poll() is None for p in procs)  # noqa: E731
+    drain = Drain(pids, sc.broker_pid)
     try:
         predictions, training = s.topic("predictions"), s.topic("training")
         drain.first_output(probe, predictions, timeout_s, alive)
         if profile is not None and profile_phase == "backlog":
-            spy = py_spy(worker.process.pid, profile, profile_s, sc.workdir)
+            spies = start_profiles(pids, profile, profile_s, sc.workdir)
         probe.wait_total(training, n, timeout_s, alive)
         probe.wait_total(predictions, n, timeout_s, alive)
-        result.cpu_ms, result.broker_cpu_ms = drain.cpu_ms_per_event(n)
-        if spy is not None:
-            spy.wait(profile_s + 30)
-            result.profile = summarize_profile(profile)
+        *cpu, result.broker_cpu_ms = drain.cpu_ms_by_process(n)
+        result.cpu_ms = sum(cpu)
+        result.processes = [ProcessResult(w.worker_id, pid, cpu_ms=ms, startup_cpu_s=before)
+                            for w, pid, ms, before in zip(configs, pids, cpu, drain.cpu[:-1], strict=True)]
+        if spies:
+            profiles = finish_profiles(spies, profile, profile_s + 30)
         first, last_pred = probe.first_timestamp(predictions), probe.last_timestamp(predictions)
         last_learned = probe.last_timestamp(training)
         result.seconds = last_learned - first
@@ -434,21 +551,40 @@ def run_worker(sc: Scenarios, work: Workload, model: str, n: int, *, latency_s: 
         result.startup_s = first - started
         if latency_s > 0:
             if profile is not None and profile_phase == "latency":
-                spy = py_spy(worker.process.pid, profile, latency_s, sc.workdir)
+                spies = start_profiles(pids, profile, latency_s, sc.workdir)
             rate = latency_rate or 0.5 * result.rate
             result.latency = paced_latency(s, probe, work, n, rate, latency_s, timeout_s, alive)
-            if spy is not None and profile_phase == "latency":
-                spy.wait(latency_s + 30)
-                result.profile = summarize_profile(profile)
-        status = proc_status(worker.process.pid)
-        result.rss_peak_mb, result.rss_mb = status.get("VmHWM", 0.0), status.get("VmRSS", 0.0)
-        result.checkpoints = probe.total(s.topic("checkpoints"))
+            if spies and profile_phase == "latency":
+                profiles = finish_profiles(spies, profile, latency_s + 30)
+        if spies:
+            for process, summary in zip(result.processes, profiles, strict=True):
+                process.profile = summary
+            result.profile = profiles[0]
+        measure_processes(result, probe, s)
     finally:
-        if spy is not None and spy.poll() is None:
-            stop(spy)
-        worker.stop()
+        for spy in spies:
+            if spy.poll() is None:
+                stop(spy)
+        for process in procs:
+            process.stop()
         probe.close()
     return result
+
+
+def measure_processes(result: WorkerResult, probe: Probe, s: Settings) -> None:
+    """(f) RSS of each worker; roles from the status topic; checkpoint records."""
+    seen = roles(probe, s)
+    for process in result.processes:
+        status = proc_status(process.pid)
+        process.rss_peak_mb, process.rss_mb = status.get("VmHWM", 0.0), status.get("VmRSS", 0.0)
+        mine = seen.get(process.worker_id, {})
+        process.role = "->".join(mine.get("roles", [])) or "-"
+        process.model_version, process.learned = mine.get("model_version", 0), mine.get("learned", 0)
+        process.status_age_s = mine.get("age_s", float("nan"))
+        process.assigned = mine.get("assigned", "")
+    result.rss_peak_mb = max(p.rss_peak_mb for p in result.processes)
+    result.rss_mb = max(p.rss_mb for p in result.processes)
+    result.checkpoints = probe.total(s.topic("checkpoints"))
 
 
 def py_spy(pid: int, out: Path, seconds: float, workdir: Path) -> subprocess.Popen:
@@ -659,19 +795,15 @@ def report(results: dict, crc: dict | None, args) -> None:
         print(f"{'(b) raw aiokafka loop':<34}{b['events']:>7}{b['rate']:>8,.0f}{b.get('cpu_ms', nan):>10.3f}"
               f"{b.get('broker_cpu_ms', nan):>7.3f}")
         for w in (c, river):
-            lat = w.latency
-            p50 = f"{lat['ts_p50'] * 1000:>8.1f}" if lat else f"{'-':>8}"
-            p99 = f"{lat['ts_p99'] * 1000:>8.1f}" if lat else f"{'-':>8}"
-            at = f"{lat['achieved']:>8,.0f}" if lat else f"{'-':>8}"
-            print(f"{'(c) worker ' + w.model:<34}{w.events:>7}{w.rate:>8,.0f}{w.cpu_ms:>10.3f}{w.broker_cpu_ms:>7.3f}"
-                  f"{w.startup_s:>8.1f}{p50}{p99}{at}{w.rss_peak_mb:>7.0f}")
+            print(f"{'(c) worker ' + w.label:<34}{w.events:>7}{w.rate:>8,.0f}{w.cpu_ms:>10.3f}{w.broker_cpu_ms:>7.3f}"
+                  f"{w.startup_s:>8.1f}{latency_cells(w.latency)}{w.rss_peak_mb:>7.0f}")
         for w in (c, river):
             lat = w.latency
             if w.events:
-                print(f"    {w.model}: {ratio(1000.0, w.cpu_ms):,.0f} ev/s per core of worker CPU; scoring alone "
+                print(f"    {w.label}: {ratio(1000.0, w.cpu_ms):,.0f} ev/s per core of worker CPU; scoring alone "
                       f"{w.score_rate:,.0f} ev/s; {w.checkpoints} checkpoint records; RSS now {w.rss_mb:.0f} MB")
             if lat:
-                print(f"    {w.model}: latency at {lat['achieved']:,.0f} ev/s "
+                print(f"    {w.label}: latency at {lat['achieved']:,.0f} ev/s "
                       f"({lat['measured']} events): ts-field p50/p90/p99/max "
                       f"{lat['ts_p50'] * 1e3:.1f}/{lat['ts_p90'] * 1e3:.1f}/{lat['ts_p99'] * 1e3:.1f}/"
                       f"{lat['ts_max'] * 1e3:.1f} ms, record-timestamp p50/p99 {lat['broker_p50'] * 1e3:.1f}/"
@@ -694,23 +826,92 @@ def report(results: dict, crc: dict | None, args) -> None:
             print(f"  {what:<30}{p99 * 1e3:>8.1f} ms       {'< 50 ms':<8}{verdict(p99 < GOAL_P99_S)}")
         print(f"  {'first prediction (default)':<30}{c.startup_s:>8.1f} s        {'< 10 s':<8}"
               f"{verdict(c.startup_s < GOAL_STARTUP_S)}")
+    if args.series:
+        report_series(results)
     for labels, r in results.items():
-        prof = r["default"].profile
-        if prof:
-            print()
-            print(f"== py-spy profile of the {r['default'].model} worker, {labels} labels, {args.profile_phase} phase "
-                  f"({prof['samples']} samples at 100 Hz, idle included) ==")
-            for role, info in prof["threads"].items():
-                print(f"  thread {role}: {info['samples']} samples, busy (not in select) {info['busy'] * 100:.0f}%")
-            print("main thread by category (share of its samples; the deepest marker frame decides):")
-            for name, share in prof["categories"].items():
-                print(f"  {share * 100:6.1f}%  {name}")
-            print("main thread, top frames by inclusive share:")
-            for name, share in list(prof["inclusive"].items())[:30]:
-                print(f"  {share * 100:6.1f}%  {name}")
-            print("main thread, top frames by self share:")
-            for name, share in list(prof["self"].items())[:15]:
-                print(f"  {share * 100:6.1f}%  {name}")
+        for w in r.get("series", [r["default"]]):
+            for process in w.processes:
+                if not process.profile:
+                    continue
+                whose = "" if w.workers == 1 else f" {process.worker_id} ({process.role})"
+                print_profile(f"{w.label} worker{whose}, {labels} labels, {args.profile_phase} phase", process.profile,
+                              inclusive_top=30 if w.workers == 1 else 15, self_top=15 if w.workers == 1 else 10)
+
+
+def print_profile(title: str, prof: dict, inclusive_top: int = 30, self_top: int = 15) -> None:
+    print()
+    print(f"== py-spy profile of the {title} ({prof['samples']} samples at 100 Hz, idle included) ==")
+    for role, info in prof["threads"].items():
+        print(f"  thread {role}: {info['samples']} samples, busy (not in select) {info['busy'] * 100:.0f}%")
+    print("main thread by category (share of its samples; the deepest marker frame decides):")
+    for name, share in prof["categories"].items():
+        print(f"  {share * 100:6.1f}%  {name}")
+    print("main thread, top frames by inclusive share:")
+    for name, share in list(prof["inclusive"].items())[:inclusive_top]:
+        print(f"  {share * 100:6.1f}%  {name}")
+    print("main thread, top frames by self share:")
+    for name, share in list(prof["self"].items())[:self_top]:
+        print(f"  {share * 100:6.1f}%  {name}")
+
+
+def latency_cells(lat: dict) -> str:
+    """p50, p99 (ms) and the achieved rate of a paced run, 8 characters each."""
+    if not lat:
+        return f"{'-':>8}" * 3
+    return f"{lat['ts_p50'] * 1000:>8.1f}{lat['ts_p99'] * 1000:>8.1f}{lat['achieved']:>8,.0f}"
+
+
+def report_series(results: dict) -> None:
+    """The worker counts side by side; speed-ups and CPU per event against the first run."""
+    for labels, r in results.items():
+        series = r["series"]
+        base = series[0]
+        print()
+        print(f"== scale-out, {base.model}, {labels} labels: against the first row (x: this / first; "
+              f"cpu x above 1 is more CPU per event) ==")
+        print(f"{'workers':<16}{'ev/s':>8}{'score ev/s':>11}{'cpu ms/ev':>10}{'broker':>7}{'start s':>8}"
+              f"{'p50 ms':>8}{'p99 ms':>8}{'at ev/s':>8}{'RSS MB':>7}{'ev/s x':>8}{'score x':>8}{'cpu x':>7}")
+        for w in series:
+            print(f"{f'{w.workers} {w.mode}':<16}{w.rate:>8,.0f}{w.score_rate:>11,.0f}{w.cpu_ms:>10.3f}"
+                  f"{w.broker_cpu_ms:>7.3f}{w.startup_s:>8.1f}{latency_cells(w.latency)}{w.rss_peak_mb:>7.0f}"
+                  f"{ratio(w.rate, base.rate):>8.2f}{ratio(w.score_rate, base.score_rate):>8.2f}"
+                  f"{ratio(w.cpu_ms, base.cpu_ms):>7.2f}")
+        print_processes(series)
+
+
+def print_processes(series: list[WorkerResult]) -> None:
+    """Each worker of each run: what its last status record says, its CPU and RSS."""
+    print("  per worker: role, model version/learned, the status's age (from the last status record), CPU ms/event "
+          "while draining, CPU s before the first prediction, RSS peak/now MB, partitions (last status)")
+    width = max(len(p.worker_id) for w in series for p in w.processes) + 2
+    for w in series:
+        for p in w.processes:
+            version = f"v{p.model_version}/{p.learned}"
+            print(f"    {f'{w.workers} {w.mode}':<10}{p.worker_id:<{width}}{p.role:<16}{version:<14}"
+                  f"{p.status_age_s:>5.1f} s{p.cpu_ms:>7.3f} ms/ev{p.startup_cpu_s:>6.1f} s"
+                  f"{p.rss_peak_mb:>6.0f}/{p.rss_mb:.0f} MB  {p.assigned}")
+
+
+def run_series(sc: Scenarios, work: Workload, labels: int, args, extra_env: dict) -> list[WorkerResult]:
+    """(c) to (f) of the default learner for each (worker count, mode) of ``args.runs``."""
+    series = []
+    for count, mode in args.runs:
+        w = run_worker(sc, work, args.model, args.events, latency_s=args.latency_seconds, timeout_s=args.timeout,
+                       profile=profile_path(args, labels, count, mode), profile_s=args.profile_seconds,
+                       extra_env=extra_env, profile_phase=args.profile_phase, latency_rate=args.latency_rate,
+                       workers=count, mode=mode)
+        print(f"  (c) {w.label}: {w.rate:,.0f} ev/s, first prediction after {w.startup_s:.1f} s", flush=True)
+        series.append(w)
+    return series
+
+
+def profile_path(args, labels: int, count: int, mode: str) -> Path | None:
+    """Where py-spy writes the profile of a run (of the first label count only); None: no profile."""
+    if args.profile is None or labels != args.labels[0]:
+        return None
+    args.profile.mkdir(parents=True, exist_ok=True)
+    suffix = f"-{count}{mode}" if args.series else ""
+    return args.profile / f"worker-{labels}labels{suffix}.raw.txt"
 
 
 def _terminate(signum, frame) -> None:
@@ -723,13 +924,30 @@ def default_model() -> str:
     return DEFAULT_MODEL if DEFAULT_MODEL in available() else Settings.from_env(environ={}).model
 
 
-def main(argv: list[str] | None = None) -> int:
+def worker_counts(text: str) -> list[int]:
+    """``"1,2"`` -> ``[1, 2]``."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected worker counts like 1,2") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: worker counts are at least 1")
+    return counts
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options; ``runs``: (worker count, mode) of each default-model run; ``series``: compare them."""
     parser = argparse.ArgumentParser(prog="stream-mlc bench service", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=30_000, help="backlog events per scenario")
     parser.add_argument("--river-events", type=int, help=f"backlog events for {RIVER_MODEL} (default: events / 3)")
     parser.add_argument("--labels", type=int, nargs="+", default=[14, 100])
     parser.add_argument("--model", default=None, help="the default learner's spec (default: native-mlc)")
+    parser.add_argument("--workers", type=worker_counts, metavar="N[,N...]",
+                        help="run the default learner with each of these numbers of worker processes (one consumer "
+                             "group) and compare them to the first, e.g. 1,2 (default: one worker, no comparison)")
+    parser.add_argument("--mode", choices=["single", "scaled"],
+                        help="the workers' STREAM_MLC_MODE (default: single for one worker, scaled for more)")
     parser.add_argument("--latency-seconds", type=float, default=8.0, help="paced run after each backlog (0: skip)")
     parser.add_argument("--latency-rate", type=float, default=0.0,
                         help="paced rate in events/s (default: half of the backlog rate measured just before)")
@@ -744,6 +962,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra environment of the worker processes (e.g. STREAM_MLC_MAX_POLL_RECORDS=500)")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    counts = args.workers or [1]
+    if args.mode == "single" and max(counts) > 1:
+        parser.error("--mode single runs one worker; more need --mode scaled")
+    args.runs = [(count, args.mode or ("single" if count == 1 else "scaled")) for count in counts]
+    args.series = args.workers is not None or args.mode is not None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.child:
         return child(args.child)
     # Stop cleanly (workers, children, broker) on SIGTERM, and on SIGINT even when started in the
@@ -765,7 +993,8 @@ def main(argv: list[str] | None = None) -> int:
             with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
                 base = Settings.from_env(environ={}, broker=broker.bootstrap)
                 sc = Scenarios(base, workdir, run, broker.process.pid)
-                extra = int(max(args.latency_seconds, 0) * max(args.latency_rate, 2500)) + LABEL_DELAY
+                most = max(count for count, _ in args.runs)
+                extra = int(max(args.latency_seconds, 0) * max(args.latency_rate, 2500 * most)) + LABEL_DELAY
                 for labels in args.labels:
                     step = time.monotonic()
                     work = make_workload(args.events + extra, labels)
@@ -789,16 +1018,10 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  (b) aiokafka: {r['aiokafka']['rate']:,.0f} ev/s", flush=True)
                     else:
                         r["aiokafka"] = {"events": 0, "rate": float("nan")}
-                    profile = None
-                    if args.profile is not None and labels == args.labels[0]:
-                        args.profile.mkdir(parents=True, exist_ok=True)
-                        profile = args.profile / f"worker-{labels}labels.raw.txt"
-                    r["default"] = run_worker(sc, work, args.model, args.events, latency_s=args.latency_seconds,
-                                              timeout_s=args.timeout, profile=profile,
-                                              profile_s=args.profile_seconds, extra_env=extra_env,
-                                              profile_phase=args.profile_phase, latency_rate=args.latency_rate)
-                    print(f"  (c) {args.model}: {r['default'].rate:,.0f} ev/s, first prediction after "
-                          f"{r['default'].startup_s:.1f} s", flush=True)
+                    series = run_series(sc, work, labels, args, extra_env)
+                    r["default"] = series[0]
+                    if args.series:
+                        r["series"] = series
                     if "river" not in args.skip:
                         r["river"] = run_worker(sc, work, RIVER_MODEL, args.river_events,
                                                 latency_s=args.latency_seconds, timeout_s=args.timeout,
@@ -813,11 +1036,18 @@ def main(argv: list[str] | None = None) -> int:
     report(results, crc, args)
     print(f"\n(the whole bench took {time.monotonic() - began:.0f} s)")
     if args.json:
-        doc = {str(k): {name: (asdict(v) if isinstance(v, WorkerResult) else v) for name, v in r.items()}
-               for k, r in results.items()}
+        doc = {str(k): {name: as_json(v) for name, v in r.items()} for k, r in results.items()}
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "crc": crc,
                                          "results": doc}, indent=2))
     return 0
+
+
+def as_json(value):
+    if isinstance(value, WorkerResult):
+        return asdict(value)
+    if isinstance(value, list):
+        return [as_json(v) for v in value]
+    return value
 
 
 # -- child processes ----------------------------------------------------------------------------
