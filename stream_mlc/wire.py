@@ -124,7 +124,7 @@ def decode_joined(value: bytes) -> JoinedExample:
 
 
 def encode_scored(event: FeatureEvent, prediction: Prediction, t: float) -> bytes:
-    """The ``mlc.learn`` value of a scored event (scaled mode); ``t`` is its event time."""
+    """One ``mlc.learn`` record of a scored event (scaled mode); ``t`` is its event time."""
     return orjson.dumps(
         {
             "kind": "scored",
@@ -140,24 +140,42 @@ def encode_scored(event: FeatureEvent, prediction: Prediction, t: float) -> byte
 
 
 def encode_labels(event: LabelEvent, t: float) -> bytes:
-    """The ``mlc.learn`` value of a label event (scaled mode); ``t`` is its event time."""
+    """One ``mlc.learn`` record of a label event (scaled mode); ``t`` is its event time."""
     observed = None if event.observed is None else sorted(event.observed)
     return orjson.dumps({"kind": "labels", "id": event.id, "t": t, "labels": sorted(event.labels),
                          "observed": observed, "ts": event.ts})
 
 
-def decode_learn(value: bytes) -> tuple[float, FeatureEvent | LabelEvent, Prediction | None]:
-    """``(event time, event, prediction or None)`` from an ``mlc.learn`` value (written by the service).
+def pack_records(records: list[bytes]) -> bytes:
+    """One ``mlc.learn`` message of encoded records, in order: ``{"records": [...]}``."""
+    return b'{"records":[' + b",".join(records) + b"]}"
+
+
+def unpack_records(value: bytes) -> list[dict]:
+    """The records of an ``mlc.learn`` message (written by the service itself)."""
+    try:
+        records = orjson.loads(value)["records"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        raise DecodeError(f"not a learn-topic message: {type(error).__name__}: {error}") from error
+    if not isinstance(records, list):
+        raise DecodeError("not a learn-topic message: records is not a list")
+    return records
+
+
+def decode_learn(doc: dict) -> tuple[float, FeatureEvent | LabelEvent, Prediction | None]:
+    """``(event time, event, prediction or None)`` from one record of an ``mlc.learn`` message.
 
     >>> e = FeatureEvent("a", {"x": 1.0}, ts=5.0)
-    >>> t, event, prediction = decode_learn(encode_scored(e, Prediction("a", ["y"], {"y": 0.9}, 3), 7.0))
+    >>> scored = encode_scored(e, Prediction("a", ["y"], {"y": 0.9}, 3), 7.0)
+    >>> labels = encode_labels(LabelEvent("a", frozenset({"y"})), 8.0)
+    >>> first, second = unpack_records(pack_records([scored, labels]))
+    >>> t, event, prediction = decode_learn(first)
     >>> t, event == e, prediction.labels, prediction.model_version
     (7.0, True, ['y'], 3)
-    >>> decode_learn(encode_labels(LabelEvent("a", frozenset({"y"})), 8.0))[1].labels
+    >>> decode_learn(second)[1].labels
     frozenset({'y'})
     """
     try:
-        doc = orjson.loads(value)
         if doc["kind"] == "scored":
             event = FeatureEvent(doc["id"], doc["features"], doc["ts"])
             prediction = Prediction(doc["id"], doc["predicted"], doc["scores"], doc["model_version"])
@@ -166,7 +184,7 @@ def decode_learn(value: bytes) -> tuple[float, FeatureEvent | LabelEvent, Predic
         event = LabelEvent(doc["id"], frozenset(doc["labels"]), None if observed is None else frozenset(observed),
                            doc["ts"])
         return doc["t"], event, None
-    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+    except (KeyError, TypeError) as error:
         raise DecodeError(f"not a learn-topic record: {type(error).__name__}: {error}") from error
 
 

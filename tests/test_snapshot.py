@@ -10,8 +10,9 @@ from stream_mlc.core.checkpoint import CheckpointError
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.events import FeatureEvent, LabelEvent
 from stream_mlc.core.snapshot import dumps, loads
+from stream_mlc.errors import DecodeError
 from stream_mlc.io.datasets import open_dataset
-from stream_mlc.wire import decode_learn, encode_labels, encode_scored
+from stream_mlc.wire import decode_learn, encode_labels, encode_scored, pack_records, unpack_records
 
 STREAM = "synthetic:n=600,features=20,labels=6,seed=3"
 
@@ -86,12 +87,24 @@ def test_engine_record_keeps_a_scorers_prediction_for_the_join():
     assert engine.buffer.counts["duplicate_features"] == 1 and engine.buffer.counts["duplicate_labels"] == 1
 
 
-def test_learn_topic_records_round_trip():
+def test_learn_topic_messages_carry_records_in_order():
     engine = Engine.from_config(EngineConfig(labels=("a",)))
     event = FeatureEvent("e", {"x": 1.5, "y": -2.0}, ts=10.0)
     prediction = engine.prediction(event, now=11.0)
-    t, decoded, kept = decode_learn(encode_scored(event, prediction, 12.0))
+    labels = LabelEvent("e", frozenset({"a"}), frozenset({"a", "b"}), ts=13.0)
+    first, second = unpack_records(pack_records([encode_scored(event, prediction, 12.0), encode_labels(labels, 14.0)]))
+    t, decoded, kept = decode_learn(first)
     assert (t, decoded, kept.scores, kept.labels, kept.model_version) == (
         12.0, event, prediction.scores, prediction.labels, 0)
-    labels = LabelEvent("e", frozenset({"a"}), frozenset({"a", "b"}), ts=13.0)
-    assert decode_learn(encode_labels(labels, 14.0)) == (14.0, labels, None)
+    assert decode_learn(second) == (14.0, labels, None)
+
+
+@pytest.mark.parametrize("value", [b"not json", b'{"other": 1}', b'{"records": 3}'])
+def test_a_broken_learn_message_is_a_decode_error(value):
+    with pytest.raises(DecodeError, match="not a learn-topic message"):
+        unpack_records(value)
+
+
+def test_a_broken_learn_record_is_a_decode_error():
+    with pytest.raises(DecodeError, match="not a learn-topic record: KeyError"):
+        decode_learn({"kind": "scored", "id": "e"})

@@ -43,15 +43,22 @@ from stream_mlc.service.checkpoints import read_checkpoint, write_checkpoint
 from stream_mlc.service.reader import TopicReader
 from stream_mlc.settings import Settings
 from stream_mlc.wire import (
+    dead_letter,
     decode_features,
     decode_labels,
     decode_learn,
     encode_labels,
     encode_prediction,
     encode_scored,
+    pack_records,
+    unpack_records,
 )
 
 log = logging.getLogger(__name__)
+#: Records are packed into learn-topic messages of about this size: well under Kafka's
+#: 1 MB message limit and the producer's batch size, and large enough (about 90 events of
+#: 100 features) that per-message costs vanish.
+LEARN_MESSAGE_BYTES = 128 * 1024
 
 
 class ScaledService(Service):
@@ -103,13 +110,16 @@ class ScaledService(Service):
 
     # -- scoring -------------------------------------------------------------------------------
     async def score_batch(self, events) -> None:
-        """Decode, score the feature events at once with the current snapshot, send in input order."""
+        """Decode, score the feature events at once with the current snapshot, send in input order.
+
+        What the learner needs goes to ``learn`` packed many records to a message: one Kafka
+        message per event, through Faust, cost the learner more than learning it.
+        """
         decoded = [await self._decode(event) for event in events]
         model = self.model
-        features = [item for item in decoded if isinstance(item, FeatureEvent)]
         now = time.time()
-        predictions = iter(model.predictions(features, now))
-        learn_topic = self.topics["learn"]
+        predictions = iter(model.predictions([item for item in decoded if isinstance(item, FeatureEvent)], now))
+        records: list[bytes] = []
         for event, item in zip(events, decoded, strict=True):
             if item is None:
                 continue
@@ -117,14 +127,26 @@ class ScaledService(Service):
             if isinstance(item, FeatureEvent):
                 prediction = next(predictions)
                 await self.topics["predictions"].send(key=event.key, value=encode_prediction(prediction, now))
-                await learn_topic.send(key=event.key, value=encode_scored(item, prediction, t))
+                records.append(encode_scored(item, prediction, t))
                 self.counts["scored"] += 1
                 self.metrics.scored.inc()
                 self.metrics.latency.observe(max(0.0, now - t))
             else:
-                await learn_topic.send(key=event.key, value=encode_labels(item, t))
+                records.append(encode_labels(item, t))
                 self.counts["labels"] += 1
                 self.metrics.labels.inc()
+        await self._forward(records)
+
+    async def _forward(self, records: list[bytes]) -> None:
+        """Send records to ``learn`` in order, in messages of at most LEARN_MESSAGE_BYTES (or one record)."""
+        start, size = 0, 0
+        for i, record in enumerate(records):
+            if size + len(record) > LEARN_MESSAGE_BYTES and i > start:
+                await self.topics["learn"].send(value=pack_records(records[start:i]))
+                start, size = i, 0
+            size += len(record) + 1
+        if start < len(records):
+            await self.topics["learn"].send(value=pack_records(records[start:]))
 
     async def _decode(self, event):
         """The decoded event, or None after dead-lettering it."""
@@ -146,30 +168,47 @@ class ScaledService(Service):
                 offset = event.message.offset
                 if offset < self.processed.get(self.learn_lane, 0):
                     continue  # re-delivered: the restored state already reflects it
-                await self.learn_record(event)
+                await self.learn_message(event)
                 self.processed[self.learn_lane] = offset + 1
             await self.publish_alerts()
             await self.maybe_publish_snapshot()
             await self.maybe_publish_status()
             await self.maybe_checkpoint()
 
-    async def learn_record(self, event) -> None:
+    async def learn_message(self, event) -> None:
         try:
-            t, item, prediction = decode_learn(event.value)
+            records = unpack_records(event.value)
+        except DecodeError as error:
+            await self.dead_letter(event, error)
+            return
+        for record in records:
+            await self.learn_record(event.message, record)
+
+    async def learn_record(self, message, record: dict) -> None:
+        try:
+            t, item, prediction = decode_learn(record)
             self.event_clock = max(self.event_clock, t)
             if prediction is None:
                 joined = self.engine.join(item, self.event_clock)
             else:
                 joined = self.engine.record(item, prediction, self.event_clock)
         except StreamMlcError as error:
-            await self.dead_letter(event, error)
+            await self._dead_letter_record(message, record, error)
             return
         except Exception as error:  # a bug must not stop learning: the record is kept, with the reason
-            log.exception("learning failed on learn@%d", event.message.offset)
-            await self.dead_letter(event, DecodeError(f"internal error: {type(error).__name__}: {error}"))
+            log.exception("learning failed on learn@%d", message.offset)
+            error = DecodeError(f"internal error: {type(error).__name__}: {error}")
+            await self._dead_letter_record(message, record, error)
             return
         if joined is not None:
             await self.learn(joined)
+
+    async def _dead_letter_record(self, message, record, error: Exception) -> None:
+        self.counts["deadlettered"] += 1
+        self.counts[f"deadlettered_{message.topic}"] += 1
+        self.metrics.deadlettered.labels(message.topic).inc()
+        value = dead_letter(message.topic, message.partition, message.offset, str(error), orjson.dumps(record))
+        await self.topics["deadletter"].send(key=None, value=value)
 
     # -- snapshots -----------------------------------------------------------------------------
     async def maybe_publish_snapshot(self) -> None:
