@@ -40,6 +40,8 @@ class Checkpoint:
     #: ``{"topic": {partition: next offset to process}}`` for every input partition seen.
     offsets: dict[str, dict[int, int]] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    #: The event-time clock the engine had reached (join expiry is decided on it).
+    clock: float = float("-inf")
 
     @property
     def learned(self) -> int:
@@ -71,6 +73,15 @@ def loads(data: bytes) -> Checkpoint:
 def seal(payload: bytes, magic: bytes = MAGIC) -> bytes:
     """``magic | schema version | SHA-256 of the payload | payload``."""
     return _HEADER.pack(magic, SCHEMA_VERSION, hashlib.sha256(payload).digest()) + payload
+
+
+def intact(data: bytes) -> bool:
+    """Whether sealed ``data`` (a checkpoint or a snapshot) is whole: its checksum holds."""
+    if len(data) < _HEADER.size:
+        return False
+    magic, version, digest = _HEADER.unpack_from(data)
+    ours = magic.startswith(b"SMLC-") and version == SCHEMA_VERSION
+    return ours and hashlib.sha256(data[_HEADER.size:]).digest() == digest
 
 
 def unseal(data: bytes, magic: bytes = MAGIC, what: str = "checkpoint") -> bytes:

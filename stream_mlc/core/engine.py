@@ -152,10 +152,13 @@ class Engine:
         return self._keep(event, prediction, now)[1]
 
     def _keep(self, event: FeatureEvent, prediction: Prediction, now: float):
-        if self.monitor is not None:
+        duplicates = self.buffer.counts["duplicate_features"]
+        joined = self.buffer.add_prediction(event, prediction, now)
+        # A redelivered event is not a new observation of the feature and score distributions.
+        if self.monitor is not None and self.buffer.counts["duplicate_features"] == duplicates:
             self._raise(self.monitor.observe_features(event.features))
             self._raise(self.monitor.observe_prediction(prediction.scores, prediction.labels))
-        return prediction, self.buffer.add_prediction(event, prediction, now)
+        return prediction, joined
 
     def snapshot(self, created: float = 0.0) -> ModelSnapshot:
         """What a scorer needs to predict as this engine does now (pickle it before learning on)."""

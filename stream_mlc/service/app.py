@@ -24,6 +24,8 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import faust
 import orjson
@@ -56,7 +58,7 @@ FEATURES, LABELS = 0, 1  # tie-break ranks: at equal timestamps, score before le
 class Service:
     """The worker: settings, engine, counters, and the Faust app that feeds them."""
 
-    def __init__(self, settings: Settings, checkpoint: Checkpoint | None = None):
+    def __init__(self, settings: Settings, checkpoint: Checkpoint | None = None, slot: int = 1):
         self.settings = settings
         self.engine = checkpoint.engine if checkpoint else new_engine(settings)
         #: Per (topic, partition): the next offset to process. Starts at the checkpoint's.
@@ -68,13 +70,16 @@ class Service:
         self.counts: Counter[str] = Counter()
         self.metrics = ServiceMetrics(max_labels=settings.metrics_max_labels)
         self._join_counts_seen: Counter[str] = Counter()
-        self.event_clock = float("-inf")
+        # Old checkpoints have no clock.
+        self.event_clock = getattr(checkpoint, "clock", float("-inf"))
         self._fetched: dict[tuple[str, int], int] = {}
         self._rank = {settings.topic("features"): FEATURES, settings.topic("labels"): LABELS}
         self._status_sent_at = 0.0
         self._status_learned = -1
-        self._checkpoint_at = (time.monotonic(), self.engine.learned)
-        self._slot = 0
+        self._checkpoint_at = self._progress()
+        #: The checkpoint slot last written (or named by the manifest restored from): the
+        #: next write goes to the other, so the checkpoint the manifest names stays intact.
+        self._slot = slot
         self._processing = asyncio.Lock()
         self.aligner = EventTimeAligner(settings.align_idle_s)
         self.app = self.build()
@@ -167,7 +172,7 @@ class Service:
         await self.topics["predictions"].send(key=event.key, value=encode_prediction(prediction, now))
         self.metrics.latency.observe(max(0.0, now - message.timestamp))
         if joined is not None:
-            await self.learn(joined)
+            await self.learn_example(joined)
 
     async def on_labels(self, event) -> None:
         limit = self.settings.max_message_bytes
@@ -185,9 +190,9 @@ class Service:
         self.counts["labels"] += 1
         self.metrics.labels.inc()
         if joined is not None:
-            await self.learn(joined)
+            await self.learn_example(joined)
 
-    async def learn(self, joined) -> None:
+    async def learn_example(self, joined) -> None:
         """Learn now, and log the example on the training topic: its order is the learning order."""
         self.engine.learn(joined)
         self.metrics.joined.inc()
@@ -197,26 +202,33 @@ class Service:
 
     async def dead_letter(self, event, error: Exception) -> None:
         message = event.message
-        self.counts["deadlettered"] += 1
-        self.counts[f"deadlettered_{message.topic}"] += 1
-        self.metrics.deadlettered.labels(message.topic).inc()
+        self._count_dead_letter(message.topic)
         value = dead_letter(message.topic, message.partition, message.offset, str(error), event.value)
         await self.topics["deadletter"].send(key=event.key, value=value)
+
+    def _count_dead_letter(self, topic: str) -> None:
+        self.counts["deadlettered"] += 1
+        self.counts[f"deadlettered_{topic}"] += 1
+        self.metrics.deadlettered.labels(topic).inc()
 
     # -- checkpoints -------------------------------------------------------------------------------
     def checkpoint_now(self) -> Checkpoint:
         offsets: dict[str, dict[int, int]] = {}
         for (topic, partition), offset in self.processed.items():
             offsets.setdefault(topic, {})[partition] = offset
-        return Checkpoint(self.engine, offsets)
+        return Checkpoint(self.engine, offsets, clock=self.event_clock)
 
     async def maybe_checkpoint(self, force: bool = False) -> None:
-        since, learned = self._checkpoint_at
-        changed = self.engine.learned != learned
-        due = (self.engine.learned - learned >= self.settings.checkpoint_every
-               or time.monotonic() - since >= self.settings.checkpoint_interval_s)
+        now = self._progress()
+        # Offsets count too: events still waiting for labels are state the inputs' retention could take away.
+        changed = (now.learned, now.position) != (self._checkpoint_at.learned, self._checkpoint_at.position)
+        due = (now.learned - self._checkpoint_at.learned >= self.settings.checkpoint_every
+               or now.at - self._checkpoint_at.at >= self.settings.checkpoint_interval_s)
         if changed and (due or force):
             await self.save_checkpoint()
+
+    def _progress(self) -> _Progress:
+        return _Progress(time.monotonic(), self.engine.learned, sum(self.processed.values()))
 
     async def save_checkpoint(self) -> None:
         data = dumps(self.checkpoint_now())
@@ -229,7 +241,7 @@ class Service:
         await write_checkpoint(send, self.settings.app_id, data, self._slot, self.engine.learned)
         if self.settings.checkpoint_dir:
             LocalCheckpointStore(self.settings.checkpoint_dir).save(data)
-        self._checkpoint_at = (time.monotonic(), self.engine.learned)
+        self._checkpoint_at = self._progress()
         self.counts["checkpoints"] += 1
         self.metrics.checkpoints.inc()
 
@@ -261,19 +273,12 @@ class Service:
         follow events as they are fetched, not as they are processed: the aligner may still
         hold them. The engine knows which events it reflects; resume from there.
         """
-        consumer = app.consumer
-        if getattr(consumer, "_stream_mlc_seek", False):
-            return
-        original = consumer.perform_seek
-
-        async def perform_seek() -> None:
-            await original()
+        async def resume(consumer) -> None:
             for tp in consumer.assignment():
                 if tp.topic in self._rank:
                     await consumer.seek(tp, self._resume_offset((tp.topic, tp.partition)))
 
-        consumer.perform_seek = perform_seek
-        consumer._stream_mlc_seek = True
+        after_seek_to_committed(app.consumer, resume)
 
     def _resume_offset(self, lane: tuple[str, int]) -> int:
         # Events already in the aligner stay there: resume after them, or after what the
@@ -320,6 +325,30 @@ class _Sink:
 
     async def send(self, key: bytes | None = None, value: bytes | None = None):
         return await self.app.producer.send(self.name, key, value, None, None, None)
+
+
+class _Progress(NamedTuple):
+    at: float  # time.monotonic()
+    learned: int
+    position: int  # the sum of the input offsets processed
+
+
+def after_seek_to_committed(consumer, resume: Callable[[object], Awaitable[None]]) -> None:
+    """Call ``resume(consumer)`` each time Faust has sought the partitions to their committed offsets.
+
+    The hook is installed once per consumer (the first assignment installs it; Faust seeks
+    after the assignment signals have run).
+    """
+    if getattr(consumer, "_stream_mlc_seek", False):
+        return
+    original = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        await original()
+        await resume(consumer)
+
+    consumer.perform_seek = perform_seek
+    consumer._stream_mlc_seek = True
 
 
 def _patch_fetch_wait() -> None:

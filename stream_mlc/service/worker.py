@@ -32,7 +32,7 @@ def run_worker(settings: Settings) -> int:
     else:
         from stream_mlc.service.app import Service
 
-        service = Service(settings, restore(settings))
+        service = Service(settings, *restore(settings))
     if settings.metrics_port:
         service.metrics.serve(settings.metrics_port, settings.metrics_host)
     worker = _worker_class()(service.app, loglevel=settings.log_level.upper(), quiet=True)
@@ -42,20 +42,20 @@ def run_worker(settings: Settings) -> int:
 
 
 def restore(settings: Settings):
-    """The newest checkpoint of this app from its configured stores, or None on a first start."""
+    """The newest checkpoint of this app and the slot it was in, or (None, 1) on a first start."""
     import asyncio
 
     from stream_mlc.core.checkpoint import loads
     from stream_mlc.service.checkpoints import newest_checkpoint
 
-    data = asyncio.run(newest_checkpoint(settings))
-    if data is None:
-        return None
-    checkpoint = loads(data)
+    stored = asyncio.run(newest_checkpoint(settings))
+    if stored is None:
+        return None, 1
+    checkpoint = loads(stored.data)
     logging.getLogger(__name__).warning(
         "restored checkpoint: %d examples learned, offsets %s", checkpoint.learned, checkpoint.offsets
     )
-    return checkpoint
+    return checkpoint, stored.slot
 
 
 def _worker_class():
