@@ -89,6 +89,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"{ENV_PREFIX}MODE={self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.snapshot_every < 1 or self.snapshot_interval_s <= 0:
+            raise ConfigError(f"{ENV_PREFIX}SNAPSHOT_EVERY must be >= 1 and {ENV_PREFIX}SNAPSHOT_INTERVAL_S > 0")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

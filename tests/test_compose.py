@@ -385,3 +385,8 @@ def test_every_topic_the_code_refers_to_comes_from_topics():
     assert {"features", "labels", "predictions", "training", "deadletter", "status"} <= set(references)
     unknown = {name: sorted(where) for name, where in references.items() if name not in load_specs()}
     assert unknown == {}
+
+
+def test_a_worker_that_exits_is_restarted(services):
+    # A scaled-mode worker exits (code 70) rather than commit offsets of records it could not forward.
+    assert services[worker_name(services)].get("restart") in {"unless-stopped", "always", "on-failure"}

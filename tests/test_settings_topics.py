@@ -15,7 +15,16 @@ from stream_mlc.core.events import FeatureEvent, LabelEvent
 from stream_mlc.errors import ConfigError
 from stream_mlc.settings import ENV_PREFIX, Settings, normalize_broker
 from stream_mlc.topics import load_specs, topics_dir
-from stream_mlc.wire import dead_letter, decode_features, decode_labels, encode_joined, encode_prediction
+from stream_mlc.wire import (
+    dead_letter,
+    decode_features,
+    decode_labels,
+    encode_joined,
+    encode_labels,
+    encode_prediction,
+    encode_scored,
+    pack_records,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC_FILES = sorted((ROOT / "topics").glob("*.json"))
@@ -200,6 +209,8 @@ _KEYWORDS = {
     "minimum",
     "maximum",
     "minLength",
+    "const",
+    "oneOf",
 }
 
 
@@ -225,6 +236,12 @@ def _meta_check(schema, where: str) -> list[str]:
     for key in ("additionalProperties", "items"):
         if key in schema and not isinstance(schema[key], bool):
             errors += _meta_check(schema[key], f"{where}[{key}]")
+    if "oneOf" in schema:
+        if not isinstance(schema["oneOf"], list) or not schema["oneOf"]:
+            errors.append(f"{where}: oneOf must be a non-empty list")
+        else:
+            for i, sub in enumerate(schema["oneOf"]):
+                errors += _meta_check(sub, f"{where}.oneOf[{i}]")
     if "enum" in schema and (not isinstance(schema["enum"], list) or not schema["enum"]):
         errors.append(f"{where}: enum must be a non-empty list")
     for key in ("minimum", "maximum", "minLength"):
@@ -257,6 +274,12 @@ def validate(value, schema, where: str = "$") -> list[str]:
             return [f"{where}: {value!r} is not of type {kinds}"]
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{where}: {value!r} not in {schema['enum']}")
+    if "const" in schema and value != schema["const"]:
+        errors.append(f"{where}: {value!r} is not {schema['const']!r}")
+    if "oneOf" in schema:
+        matching = sum(not validate(value, sub, where) for sub in schema["oneOf"])
+        if matching != 1:
+            errors.append(f"{where}: matches {matching} of the oneOf schemas, not exactly one")
     if _is(value, "number"):
         if "minimum" in schema and value < schema["minimum"]:
             errors.append(f"{where}: {value} < {schema['minimum']}")
@@ -288,6 +311,18 @@ def test_every_topic_schema_is_a_valid_draft_2020_12_object_schema():
         assert schema.get("type") == "object", path.name
         assert schema.get("required"), path.name
         assert _meta_check(schema, path.stem) == []
+
+
+def test_learn_messages_match_their_schema():
+    engine = Engine.from_config(EngineConfig(labels=("a",)))
+    event = FeatureEvent("e", {"x": 1.0}, ts=1.0)
+    records = [encode_scored(event, engine.prediction(event, now=2.0), 2.0),
+               encode_labels(LabelEvent("e", frozenset({"a"}), ts=3.0), 3.0)]
+    schema = load_specs()["learn"].schema
+    message = orjson.loads(pack_records(records))
+    assert validate(message, schema) == []
+    message["records"][0]["kind"] = "labels"
+    assert validate(message, schema) == ["$.records[0]: matches 0 of the oneOf schemas, not exactly one"]
 
 
 def test_the_schema_checker_can_fail():
