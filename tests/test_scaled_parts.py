@@ -90,4 +90,5 @@ def test_a_revoked_learner_leaves_the_rest_of_its_batch_alone(service):
 
 
 def message(offset: int, value: bytes):
-    return SimpleNamespace(value=value, key=None, message=SimpleNamespace(topic="mlc.learn", partition=0, offset=offset))
+    learn = SimpleNamespace(topic="mlc.learn", partition=0, offset=offset)
+    return SimpleNamespace(value=value, key=None, message=learn)
