@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from stream_mlc.service.kafka_config import aiokafka_kwargs
 from stream_mlc.settings import Settings
 
+FETCH_MAX_WAIT_MS = 50
+
 
 class TopicReader:
     """All partitions of some topics from the beginning, as decoded records."""
@@ -23,8 +25,11 @@ class TopicReader:
         self.consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> TopicReader:
+        # A short fetch wait: Tansu holds every fetch that long, even an empty topic's first
+        # one, which the reader waits for to learn where the topic ends (aiokafka's default: 500 ms).
         self.consumer = AIOKafkaConsumer(
-            **aiokafka_kwargs(self.settings), enable_auto_commit=False, auto_offset_reset="earliest"
+            **aiokafka_kwargs(self.settings), enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         await self.consumer.start()
         partitions = []
