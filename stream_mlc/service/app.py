@@ -233,12 +233,8 @@ class Service:
     async def save_checkpoint(self) -> None:
         data = dumps(self.checkpoint_now())
         self._slot = 1 - self._slot
-        topic = self.topics["checkpoints"]
-
-        async def send(key: bytes, value: bytes) -> None:
-            await topic.send(key=key, value=value)
-
-        await write_checkpoint(send, self.settings.app_id, data, self._slot, self.engine.learned)
+        await write_checkpoint(self.topics["checkpoints"].send, self.settings.app_id, data, self._slot,
+                               self.engine.learned)
         if self.settings.checkpoint_dir:
             LocalCheckpointStore(self.settings.checkpoint_dir).save(data)
         self._checkpoint_at = self._progress()

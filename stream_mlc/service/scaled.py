@@ -264,12 +264,8 @@ class ScaledService(Service):
     async def publish_snapshot(self) -> None:
         data = dump_snapshot(self.engine.snapshot(created=time.time()))
         self._snapshot_slot = 1 - self._snapshot_slot
-        sink = self.topics["models"]
-
-        async def send(key: bytes, value: bytes) -> None:
-            await sink.send(key=key, value=value)
-
-        await write_checkpoint(send, self.snapshot_key, data, self._snapshot_slot, self.engine.learned)
+        await write_checkpoint(self.topics["models"].send, self.snapshot_key, data, self._snapshot_slot,
+                               self.engine.learned)
         self._published = (time.monotonic(), self.engine.learned)
         self.counts["snapshots"] += 1
         # Load it now, not when it comes back from the topic (the sha tells the follower it has it).
