@@ -160,10 +160,10 @@ class Engine:
             self._raise(self.monitor.observe_prediction(prediction.scores, prediction.labels))
         return prediction, joined
 
-    def snapshot(self, created: float = 0.0) -> ModelSnapshot:
+    def snapshot(self) -> ModelSnapshot:
         """What a scorer needs to predict as this engine does now (pickle it before learning on)."""
         labels = tuple(self.labels)
-        return ModelSnapshot(self.model, labels, self.thresholds.snapshot(labels), self.learned, created)
+        return ModelSnapshot(self.model, labels, self.thresholds.snapshot(labels), self.learned)
 
     # -- joining and learning ------------------------------------------------------------------
     def join(self, event: LabelEvent, now: float) -> JoinedExample | None:

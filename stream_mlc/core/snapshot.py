@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from stream_mlc.core.checkpoint import seal, unseal
 from stream_mlc.core.events import FeatureEvent, Prediction
@@ -46,7 +46,6 @@ class ModelSnapshot:
     labels: tuple[str, ...]
     thresholds: Mapping[str, float]
     version: int
-    created: float = field(default=0.0, compare=False)
 
     def prediction(self, event: FeatureEvent, now: float | None) -> Prediction:
         return predict(self.model, self.labels, self.thresholds, event, self.version, now)
@@ -60,13 +59,11 @@ class ModelSnapshot:
         column = {label: i for i, label in enumerate(model_labels)}
         thresholds = {label: self.thresholds[label] for label in self.labels}
         picked = [(label, column.get(label)) for label in self.labels]
-        rows = proba.tolist()
-        predictions = []
-        for event, row in zip(events, rows, strict=True):
-            scores = {label: (row[j] if j is not None else 0.0) for label, j in picked}
-            predicted = [label for label in self.labels if scores[label] > thresholds[label]]
-            predictions.append(Prediction(event.id, predicted, scores, self.version, thresholds, now))
-        return predictions
+        return [
+            decide(event, {label: (row[j] if j is not None else 0.0) for label, j in picked}, thresholds,
+                   self.version, now)
+            for event, row in zip(events, proba.tolist(), strict=True)
+        ]
 
 
 def predict(model, labels: Sequence[str], thresholds: Mapping[str, float], event: FeatureEvent,
@@ -74,9 +71,15 @@ def predict(model, labels: Sequence[str], thresholds: Mapping[str, float], event
     """Every known label's probability, and the labels strictly above their threshold."""
     proba = model.predict_proba_one(event.features)
     scores = {label: _positive(proba.get(label)) for label in labels}
-    chosen = {label: thresholds[label] for label in labels}
-    predicted = [label for label in labels if scores[label] > chosen[label]]
-    return Prediction(event.id, predicted, scores, version, chosen, now)
+    return decide(event, scores, {label: thresholds[label] for label in labels}, version, now)
+
+
+def decide(event: FeatureEvent, scores: dict[str, float], thresholds: dict[str, float], version: int,
+           now: float | None) -> Prediction:
+    """The prediction: the labels whose score is strictly above their threshold (River's argmax
+    picks False on a tie), in the order of ``thresholds``."""
+    predicted = [label for label, threshold in thresholds.items() if scores[label] > threshold]
+    return Prediction(event.id, predicted, scores, version, thresholds, now)
 
 
 def dumps(snapshot: ModelSnapshot) -> bytes:

@@ -41,7 +41,7 @@ from stream_mlc.core.snapshot import dumps as dump_snapshot
 from stream_mlc.core.snapshot import loads as load_snapshot
 from stream_mlc.errors import DecodeError, StreamMlcError
 from stream_mlc.service.app import FEATURES, Service, after_seek_to_committed, make_app, new_engine, sinks
-from stream_mlc.service.checkpoints import Stored, read_stored, stored_from, write_checkpoint
+from stream_mlc.service.checkpoints import read_stored, stored_from, write_checkpoint
 from stream_mlc.service.reader import TopicReader
 from stream_mlc.settings import Settings
 from stream_mlc.wire import (
@@ -262,14 +262,14 @@ class ScaledService(Service):
             await self.publish_snapshot()
 
     async def publish_snapshot(self) -> None:
-        data = dump_snapshot(self.engine.snapshot(created=time.time()))
+        data = dump_snapshot(self.engine.snapshot())
         self._snapshot_slot = 1 - self._snapshot_slot
         await write_checkpoint(self.topics["models"].send, self.snapshot_key, data, self._snapshot_slot,
                                self.engine.learned)
         self._published = (time.monotonic(), self.engine.learned)
         self.counts["snapshots"] += 1
         # Load it now, not when it comes back from the topic (the sha tells the follower it has it).
-        self._load(Stored(data, time.time(), self._snapshot_slot), hashlib.sha256(data).hexdigest())
+        self._load(data, hashlib.sha256(data).hexdigest())
 
     async def follow_models(self) -> None:
         """Load every snapshot the learner publishes, for as long as the worker runs."""
@@ -304,17 +304,17 @@ class ScaledService(Service):
         try:
             manifest = orjson.loads(manifest_raw)
             if manifest["sha256"] != self._model_sha:
-                self._load(stored_from(parts, self.snapshot_key, manifest), manifest["sha256"])
+                self._load(stored_from(parts, self.snapshot_key, manifest).data, manifest["sha256"])
             self._snapshot_slot = manifest["slot"]
         except Exception:
             log.exception("model snapshot %r cannot be loaded: kept version %d", manifest_raw[:200],
                           self.model.version)
 
-    def _load(self, stored: Stored, sha: str = "") -> None:
+    def _load(self, data: bytes, sha: str) -> None:
         # The newest snapshot, even if its version is lower than ours: after a failover the
         # new learner replays from its checkpoint, and its versions are the true ones.
-        self.model = load_snapshot(stored.data)
-        self._model_sha = sha or self._model_sha
+        self.model = load_snapshot(data)
+        self._model_sha = sha
         self.metrics.model_version.set(self.model.version)
 
     # -- becoming (and ceasing to be) the learner ------------------------------------------------
