@@ -1,4 +1,4 @@
-"""Offline prequential evaluation, through exactly the engine the worker runs.
+"""Offline prequential evaluation, through exactly the dispatch and engine the worker runs.
 
 Events are scored in stream order; the labels of event ``i`` are joined after event
 ``i + label_delay`` is scored, then learned, as the service does when labels arrive late.
@@ -13,9 +13,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from stream_mlc.bootstrap import build_engine
 from stream_mlc.core.drift import DriftSettings
-from stream_mlc.core.engine import Engine, EngineConfig
+from stream_mlc.core.engine import EngineConfig
 from stream_mlc.core.join import JoinLimits
+from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
 
 
@@ -64,36 +66,51 @@ def prequential(
         labels = tuple(getattr(records, "label_names", ()))
     config = EngineConfig(model=model, thresholds=thresholds, metrics_window=window, labels=tuple(labels),
                           join=JoinLimits(max_age_s=None, max_entries=None), drift=drift)
-    engine = Engine.from_config(config)
+    engine = build_engine(config)
+    run = _Run(Dispatch(engine, {}, emit=False), curve_every)
     waiting: deque = deque()
-    curve: list[dict] = []
     start = time.perf_counter()
-    scored = 0
     for record in records:
         # The logical clock is the event count: ages mean "events ago" offline.
-        _, joined = engine.score(record.feature_event(), now=float(scored))
-        if joined is not None:
-            engine.learn(joined)
-        scored += 1
+        run.score(record.feature_event())
         waiting.append(record)
         while len(waiting) > label_delay:
-            _learn_labels(engine, waiting.popleft(), scored, curve, curve_every)
+            run.join(waiting.popleft().label_event())
         if progress is not None:
             progress(1)
     while waiting:
-        _learn_labels(engine, waiting.popleft(), scored, curve, curve_every)
+        run.join(waiting.popleft().label_event())
     seconds = time.perf_counter() - start
-    return EvalResult(model, label_delay, scored, seconds, engine.status(), curve)
+    return EvalResult(model, label_delay, run.scored, seconds, engine.status(), run.curve)
 
 
-def _learn_labels(engine: Engine, record, now: int, curve: list, curve_every: int) -> None:
-    joined = engine.join(record.label_event(), now=float(now))
-    if joined is None:
-        return
-    engine.learn(joined)
-    if curve_every and engine.learned % curve_every == 0:
-        report = engine.metrics.report()
-        curve.append({"n": engine.learned, "cumulative": report["cumulative"], "window": report["window"]})
+class _Run:
+    """Feeds decoded events to the worker's dispatch on the event-count clock, and samples the curve."""
+
+    def __init__(self, dispatch: Dispatch, curve_every: int):
+        self.dispatch, self.curve_every = dispatch, curve_every
+        self.out = Outcome()
+        self.scored = 0
+        self.curve: list[dict] = []
+
+    def score(self, event) -> None:
+        self.dispatch.score(self._record(), event, float(self.scored), 0.0, self.out)
+        self.scored += 1
+        self._sample()
+
+    def join(self, event) -> None:
+        self.dispatch.join(self._record(), event, float(self.scored), self.out)
+        self._sample()
+
+    def _record(self) -> Record:
+        return Record("evaluate", 0, self.scored, float(self.scored), None, None)
+
+    def _sample(self) -> None:
+        engine = self.dispatch.engine
+        if self.curve_every and engine.learned % self.curve_every == 0 and engine.learned and (
+                not self.curve or self.curve[-1]["n"] != engine.learned):
+            report = engine.metrics.report()
+            self.curve.append({"n": engine.learned, "cumulative": report["cumulative"], "window": report["window"]})
 
 
 def peak_rss_mb() -> float:

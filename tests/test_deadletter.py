@@ -14,7 +14,7 @@ from stream_mlc.service.reader import TopicReader, wait_until
 BAD_FEATURES = [
     (b"d1", b"not json"),
     (b"d2", b"\xff\xfe\x00garbage"),                             # not UTF-8: kept as base64
-    (b"d3", b'{"id": "d3", "features": {"a": "x"}}'),
+    (b"d3", b'{"id": "d3", "features": {"a": null}}'),            # null is no feature value
     (None, b'{"features": {"a": 1}}'),                           # no key, no id
     (b"d5", b'{"id": "d5", "features": {"\xc3": 1}}'),            # invalid UTF-8 inside JSON
 ]

@@ -147,7 +147,8 @@ def test_two_workers_share_the_partitions_and_one_learner_survives_a_kill(servic
     # `stream-mlc status` tells the learner from the scorers.
     main(["status", "--broker", settings.broker, "--topic-prefix", settings.topic_prefix])
     printed = capsys.readouterr().out
-    assert f"{survivor}: learner, learned {len(all_ids)}" in printed, printed
+    survivor_block = printed[printed.index(f"{survivor}: scaled, learner"):]
+    assert f"learned          {len(all_ids)} examples" in survivor_block, printed
 
     # The survivor's state, checkpointed on a clean stop, learned every labelled id once.
     next(w for w in workers if not w.killed).stop()

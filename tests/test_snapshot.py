@@ -92,11 +92,12 @@ def test_learn_topic_messages_carry_records_in_order():
     event = FeatureEvent("e", {"x": 1.5, "y": -2.0}, ts=10.0)
     prediction = engine.prediction(event, now=11.0)
     labels = LabelEvent("e", frozenset({"a"}), frozenset({"a", "b"}), ts=13.0)
-    first, second = unpack_records(pack_records([encode_scored(event, prediction, 12.0), encode_labels(labels, 14.0)]))
-    t, decoded, kept = decode_learn(first)
-    assert (t, decoded, kept.scores, kept.labels, kept.model_version) == (
-        12.0, event, prediction.scores, prediction.labels, 0)
-    assert decode_learn(second) == (14.0, labels, None)
+    first, second = unpack_records(pack_records([encode_scored(event, prediction, 12.0, ("mlc.features", 2, 7)),
+                                                 encode_labels(labels, 14.0, ("mlc.labels", 2, 9))]))
+    t, decoded, kept, origin = decode_learn(first)
+    assert (t, decoded, kept.scores, kept.labels, kept.model_version, origin) == (
+        12.0, event, prediction.scores, prediction.labels, 0, ("mlc.features", 2, 7))
+    assert decode_learn(second) == (14.0, labels, None, ("mlc.labels", 2, 9))
 
 
 @pytest.mark.parametrize("value", [b"not json", b'{"other": 1}', b'{"records": 3}'])

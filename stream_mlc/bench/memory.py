@@ -35,9 +35,11 @@ from collections import deque
 import numpy as np
 
 from stream_mlc.core.drift import DriftSettings
+from stream_mlc.bootstrap import build_engine
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.events import FeatureEvent, LabelEvent
 from stream_mlc.core.join import JoinLimits
+from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.models import available
 from stream_mlc.io.synthetic import SyntheticConfig, synthetic_records
 
@@ -121,7 +123,8 @@ def run(args: argparse.Namespace) -> dict:
         join=JoinLimits(max_age_s=args.max_age_s, max_entries=args.max_pending),
         drift=None if args.no_drift else DriftSettings(),
     )
-    engine = Engine.from_config(config)
+    engine = build_engine(config)
+    dispatch, out = Dispatch(engine, {}, emit=False), Outcome()
     stream = synthetic_records(
         SyntheticConfig(n=args.events, features=args.features, labels=args.labels, seed=args.seed)
     )
@@ -131,20 +134,17 @@ def run(args: argparse.Namespace) -> dict:
     next_expire = 1.0
     samples: list[tuple[int, float, int]] = []  # (events, seconds, RSS bytes)
     filled_at: tuple[int, int] | None = None  # (events, RSS bytes) when the buffer first reached a limit
-    learned = labels_sent = 0
+    labels_sent = 0
 
     gc.collect()
     samples.append((0, 0.0, rss_bytes()))
     start = time.perf_counter()
     for i, record in enumerate(stream):
         now = i * dt
+        at = Record("bench", 0, i, now, None, None)
         while waiting and waiting[0][0] <= i:
-            _, label_event = waiting.popleft()
-            example = engine.join(label_event, now)
-            if example is not None:
-                engine.learn(example)
-                learned += 1
-        engine.score(FeatureEvent(record.id, record.features, now), now)
+            dispatch.join(at, waiting.popleft()[1], now, out)
+        dispatch.score(at, FeatureEvent(record.id, record.features, now), now, 0.0, out)
         if labeled[i]:
             waiting.append((i + args.label_delay, LabelEvent(record.id, record.labels, None, now)))
             labels_sent += 1
@@ -158,12 +158,10 @@ def run(args: argparse.Namespace) -> dict:
             samples.append((n, time.perf_counter() - start, rss_bytes()))
     # The labels still in flight at the end of the stream come too.
     end_time = args.events * dt
+    at = Record("bench", 0, args.events, end_time, None, None)
     while waiting:
-        _, label_event = waiting.popleft()
-        example = engine.join(label_event, end_time)
-        if example is not None:
-            engine.learn(example)
-            learned += 1
+        dispatch.join(at, waiting.popleft()[1], end_time, out)
+    learned = out.counts["joined"]
     seconds = time.perf_counter() - start
     joined = engine.buffer.counts.get("joined", 0)
     return {

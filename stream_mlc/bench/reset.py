@@ -15,7 +15,9 @@ import statistics
 from collections import deque
 
 from stream_mlc.core.drift import DriftSettings
-from stream_mlc.core.engine import Engine, EngineConfig
+from stream_mlc.bootstrap import build_engine
+from stream_mlc.core.engine import EngineConfig
+from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.io.datasets import open_dataset
 
 WINDOW, HORIZON, TOLERANCE = 200, 2000, 0.02
@@ -47,14 +49,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(data, labels, model: str, reaction: str, drift_at: int) -> tuple[int, float]:
     config = EngineConfig(model=model, labels=tuple(labels), drift=DriftSettings(reaction=reaction))
-    engine = Engine.from_config(config)
+    dispatch, out = Dispatch(build_engine(config), {}, emit=False), Outcome()
     window: deque[tuple[int, int, int]] = deque(maxlen=WINDOW)
     before = None
     after: list[float] = []
     recovery = HORIZON
     for i, record in enumerate(data):
-        prediction, _ = engine.score(record.feature_event(), float(i))
-        engine.learn(engine.join(record.label_event(), float(i)))
+        at = Record("bench", 0, i, float(i), None, None)
+        prediction = dispatch.score(at, record.feature_event(), float(i), 0.0, out)
+        dispatch.join(at, record.label_event(), float(i), out)
         predicted, truth = set(prediction.labels), record.labels
         window.append((len(predicted & truth), len(predicted - truth), len(truth - predicted)))
         f1 = _micro_f1(window)

@@ -19,8 +19,15 @@ PREDICTION_DRIFT = "prediction_drift"
 LABEL_DRIFT = "label_drift"
 MODEL_RESET = "model_reset"
 RECOVERED = "recovered"
+#: Decisions the service makes on its own, published for audit with the model version.
+MODEL_PROMOTED = "model_promoted"
+THRESHOLD_MOVED = "threshold_moved"
+CALIBRATION_RESET = "calibration_reset"
+RULE_CORRECTION = "rule_correction"
+FAIRNESS_GAP = "fairness_gap"
 
-KINDS = frozenset({CONCEPT_DRIFT, FEATURE_DRIFT, PREDICTION_DRIFT, LABEL_DRIFT, MODEL_RESET, RECOVERED})
+KINDS = frozenset({CONCEPT_DRIFT, FEATURE_DRIFT, PREDICTION_DRIFT, LABEL_DRIFT, MODEL_RESET, RECOVERED,
+                   MODEL_PROMOTED, THRESHOLD_MOVED, CALIBRATION_RESET, RULE_CORRECTION, FAIRNESS_GAP})
 
 #: The ``subject`` of an example-level detector (e.g. ADWIN on the per-event Hamming loss).
 EXAMPLE_LEVEL = "*"
@@ -84,6 +91,16 @@ class Alert:
             "model_version": int(model_version),
             "message": self.message,
         }
+
+
+def from_event(event: dict, detector: str) -> Alert:
+    """An alert from an event dict a model or decision policy reports (``kind``, ``subject``, ``message``).
+
+    >>> from_event({"kind": "model_promoted", "subject": "chains", "message": "promoted"}, "portfolio").kind
+    'model_promoted'
+    """
+    return Alert(event["kind"], event.get("detector", detector), str(event.get("subject", EXAMPLE_LEVEL)),
+                 float(event.get("value", 0.0)), float(event.get("threshold", 0.0)), str(event["message"]))
 
 
 def _finite(x: float) -> float:

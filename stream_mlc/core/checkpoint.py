@@ -16,12 +16,10 @@ before it unpickles anything.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import struct
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from stream_mlc.errors import StreamMlcError
 
@@ -42,6 +40,9 @@ class Checkpoint:
     created: float = field(default_factory=time.time)
     #: The event-time clock the engine had reached (join expiry is decided on it).
     clock: float = float("-inf")
+    #: The settings the engine was built from (model, thresholds, drift options, labels), so a
+    #: restart with other settings is noticed (older checkpoints lack it: empty).
+    config: dict = field(default_factory=dict)
 
     @property
     def learned(self) -> int:
@@ -97,28 +98,3 @@ def unseal(data: bytes, magic: bytes = MAGIC, what: str = "checkpoint") -> bytes
     if hashlib.sha256(payload).digest() != digest:
         raise CheckpointError(f"{what} checksum mismatch: refusing to load it")
     return payload
-
-
-class LocalCheckpointStore:
-    """The newest checkpoint in a directory, written atomically (temp file, fsync, rename)."""
-
-    NAME = "checkpoint.bin"
-
-    def __init__(self, directory: str | os.PathLike):
-        self.directory = Path(directory)
-
-    def save(self, data: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{self.NAME}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.directory / self.NAME)
-
-    def modified(self) -> float:
-        return (self.directory / self.NAME).stat().st_mtime
-
-    def load(self) -> bytes | None:
-        path = self.directory / self.NAME
-        return path.read_bytes() if path.exists() else None

@@ -60,7 +60,7 @@ class Engine:
     thresholds
         Per-label decision thresholds; fixed at 0.5 by default.
     join
-        The join buffer (its store may be a changelog-backed table).
+        The join buffer (checkpointed with the engine).
     metrics
         The incremental prequential metrics.
     max_labels
@@ -208,7 +208,7 @@ class Engine:
             "learned": self.learned,
             "labels": list(self.labels),
             "thresholds": self.thresholds.snapshot(self.labels),
-            "pending": len(self.buffer),
+            "pending": self.buffer.waiting,
             "join": dict(self.buffer.counts),
             "metrics": report,
             "drift": self.monitor.snapshot() if self.monitor is not None else {},

@@ -70,7 +70,20 @@ class JoinBuffer:
         self.rebuild()
 
     def __len__(self) -> int:
+        """Entries held, tombstones of joined events included (see :attr:`waiting`)."""
         return len(self._arrival)
+
+    @property
+    def waiting(self) -> int:
+        """Events waiting for their labels, and labels waiting for their event: not yet joined."""
+        return len(self._arrival) - self.tombstones
+
+    @property
+    def tombstones(self) -> int:
+        """Joined events kept to recognise duplicate labels."""
+        if not hasattr(self, "_tombstones"):  # a buffer checkpointed before it was counted
+            self._tombstones = sum(1 for entry in self.store.values() if entry["state"] == DONE)
+        return self._tombstones
 
     def state_counts(self) -> Counter[str]:
         """How many entries are in each state (O(n): for status reports, not the hot path)."""
@@ -80,6 +93,7 @@ class JoinBuffer:
         """Re-derive the arrival order from the store (after it was restored)."""
         entries = sorted(self.store.items(), key=lambda item: item[1]["t"])
         self._arrival = OrderedDict((key, entry["t"]) for key, entry in entries)
+        self._tombstones = sum(1 for _, entry in entries if entry["state"] == DONE)
 
     def add_prediction(self, event: FeatureEvent, prediction: Prediction, now: float) -> JoinedExample | None:
         """Store a scored event; return the joined example if its labels were waiting."""
@@ -89,7 +103,7 @@ class JoinBuffer:
             return None
         if entry["state"] == EARLY:
             self._finish(event.id, entry["t"])
-            return _joined(event.id, _pending(event, prediction, now), entry)
+            return self._audited(_joined(event.id, _pending(event, prediction, now), entry))
         # A redelivered event: it was scored again, but the first copy stays the one joined.
         self.counts["duplicate_features"] += 1
         return None
@@ -102,9 +116,14 @@ class JoinBuffer:
             return None
         if entry["state"] == PENDING:
             self._finish(event.id, entry["t"])
-            return _joined(event.id, entry, _early(event, now))
+            return self._audited(_joined(event.id, entry, _early(event, now)))
         self.counts["duplicate_labels"] += 1
         return None
+
+    def _audited(self, joined: JoinedExample) -> JoinedExample:
+        if joined.feature_ts is not None and joined.label_ts is not None and joined.label_ts < joined.feature_ts:
+            self.counts["label_before_features"] += 1
+        return joined
 
     def expire(self, now: float) -> int:
         """Drop entries beyond the age and count limits, oldest first; return how many."""
@@ -140,13 +159,27 @@ class JoinBuffer:
     def _finish(self, key: str, t: float) -> None:
         # The tombstone keeps the first arrival time, so it expires with the entry it replaces.
         self.store[key] = {"state": DONE, "t": t}
+        self._tombstones = self.tombstones + 1
         self.counts["joined"] += 1
 
     def _drop(self, key: str) -> None:
+        tombstones = self.tombstones  # counted before the entry goes
         self._arrival.pop(key)
         entry = self.store.pop(key, None)
         if entry is not None:
             self.counts[f"expired_{entry['state']}"] += 1
+            if entry["state"] == DONE:
+                self._tombstones = tombstones - 1
+
+    def forget(self, key: str) -> bool:
+        """Remove every trace of an id (its features, scores, labels and tombstone); True if held."""
+        if key not in self.store:
+            return False
+        if self.store[key]["state"] == DONE:
+            self._tombstones = self.tombstones - 1
+        del self.store[key]
+        self._arrival.pop(key, None)
+        return True
 
 
 def _pending(event: FeatureEvent, prediction: Prediction, now: float) -> dict:

@@ -10,25 +10,15 @@ select them the same way.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 from typing import Any
 
 from river import multioutput
 
+from stream_mlc.core.catalog import REGISTRY as _REGISTRY
+from stream_mlc.core.catalog import register
 from stream_mlc.errors import ConfigError
 
-Factory = Callable[..., Any]
-_REGISTRY: dict[str, Factory] = {}
-
-
-def register(name: str) -> Callable[[Factory], Factory]:
-    """Class or function decorator: make ``name`` selectable with :func:`make_model`."""
-
-    def add(factory: Factory) -> Factory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return add
+__all__ = ["available", "make_model", "parse_spec", "register", "reset_label"]
 
 
 def available() -> list[str]:
@@ -94,10 +84,7 @@ def _literal(raw: str) -> Any:
 
 
 def _load_builtin() -> None:
-    # Importing the modules runs their @register decorators.
+    # Importing the modules runs their @register decorators (into the leaf catalog module,
+    # which is all the learners import: no import cycle).
+    import stream_mlc.learners  # noqa: F401
     from stream_mlc.core import river_models  # noqa: F401
-
-    try:
-        import stream_mlc.learners  # noqa: F401
-    except ImportError:  # the native learners are optional until they land
-        pass

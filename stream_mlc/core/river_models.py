@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from river import linear_model, multioutput, naive_bayes, optim, preprocessing, tree
 
-from stream_mlc.core.models import register
+from stream_mlc.core.catalog import register
 
 
 @register("river-br-lr")

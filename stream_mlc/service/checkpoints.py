@@ -1,6 +1,11 @@
-"""Checkpoints on a compacted Kafka topic, in chunks, behind a manifest.
+"""Checkpoint stores: a compacted Kafka topic and a local directory, behind one interface.
 
-A checkpoint can be larger than a Kafka message may be, so it is written as chunks under
+A :class:`CheckpointStore` saves sealed bytes and loads the newest intact ones
+(:class:`Stored`). :class:`TopicStore` keeps them on a compacted topic (checkpoints, and the
+scaled learner's model snapshots); :class:`DirectoryStore` in a directory; :class:`Newest`
+saves to several and loads the newest of them.
+
+On a topic, a checkpoint can be larger than a Kafka message may be, so it is written as chunks under
 ``<app id>/<slot>/<i>`` and then a manifest under ``<app id>/manifest`` naming the slot,
 the chunk count and the SHA-256 of the whole. Slots alternate between two checkpoints, so
 a worker killed while writing one leaves the previous one, still named by the manifest,
@@ -11,13 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import orjson
 
-from stream_mlc.core.checkpoint import CheckpointError, LocalCheckpointStore, intact
+from stream_mlc.core.checkpoint import CheckpointError, intact
 from stream_mlc.service.reader import TopicReader
 from stream_mlc.settings import Settings
 
@@ -97,22 +105,81 @@ def _sealed_in_slot(latest: dict[bytes, bytes], prefix: str, slot: int) -> bytes
     return None
 
 
-async def newest_checkpoint(settings: Settings) -> Stored | None:
-    """The newest of the Kafka checkpoint and the local one (if a directory is configured).
+class CheckpointStore(Protocol):
+    """Where sealed checkpoints (or snapshots) are kept: save the newest, load the newest intact one."""
 
-    The slot is always the Kafka manifest's (the local store has none), so that the next
-    write to the topic spares the checkpoint the manifest names.
+    async def save(self, data: bytes, learned: int) -> None: ...
+
+    async def load(self) -> Stored | None: ...
+
+
+class TopicStore:
+    """Chunks behind a manifest on a compacted topic, alternating between two slots.
+
+    ``send(key, value)`` produces to the topic and returns once the record is delivered.
     """
-    kafka = await read_stored(settings, "checkpoints", settings.app_id)
-    local = _local(settings)
-    if local is not None and (kafka is None or local[1] > kafka.created):
-        return Stored(local[0], local[1], kafka.slot if kafka is not None else 1)
-    return kafka
+
+    def __init__(self, settings: Settings, topic: str, prefix: str, send: Send | None = None):
+        self.settings, self.topic, self.prefix, self.send = settings, topic, prefix, send
+        #: The slot last written or loaded: the next write goes to the other one.
+        self.slot = 1
+
+    async def save(self, data: bytes, learned: int) -> None:
+        self.slot = 1 - self.slot
+        await write_checkpoint(self.send, self.prefix, data, self.slot, learned)
+
+    async def load(self) -> Stored | None:
+        stored = await read_stored(self.settings, self.topic, self.prefix)
+        if stored is not None:
+            self.slot = stored.slot
+        return stored
 
 
-def _local(settings: Settings) -> tuple[bytes, float] | None:
-    if not settings.checkpoint_dir:
-        return None
-    store = LocalCheckpointStore(settings.checkpoint_dir)
-    data = store.load()
-    return None if data is None else (data, store.modified())
+class DirectoryStore:
+    """The newest checkpoint in a directory, written atomically (temp file, fsync, rename)."""
+
+    NAME = "checkpoint.bin"
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    async def save(self, data: bytes, learned: int) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{self.NAME}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.directory / self.NAME)
+
+    async def load(self) -> Stored | None:
+        path = self.directory / self.NAME
+        if not path.exists():
+            return None
+        return Stored(path.read_bytes(), path.stat().st_mtime, 1)
+
+
+class Newest:
+    """Saves to every store; loads the newest of what they hold."""
+
+    def __init__(self, *stores: CheckpointStore):
+        self.stores = stores
+
+    async def save(self, data: bytes, learned: int) -> None:
+        for store in self.stores:
+            await store.save(data, learned)
+
+    async def load(self) -> Stored | None:
+        found = [stored for store in self.stores if (stored := await store.load()) is not None]
+        return max(found, key=lambda stored: stored.created, default=None)
+
+
+def checkpoint_store(settings: Settings, send: Send | None = None) -> CheckpointStore:
+    """The worker's checkpoints: the app's key on the checkpoints topic, and the directory if configured."""
+    topic = TopicStore(settings, "checkpoints", settings.app_id, send)
+    return Newest(topic, DirectoryStore(settings.checkpoint_dir)) if settings.checkpoint_dir else topic
+
+
+async def newest_checkpoint(settings: Settings) -> Stored | None:
+    """The newest checkpoint this app has (on its topic, or in its directory), or None."""
+    return await checkpoint_store(settings).load()
