@@ -1,4 +1,4 @@
-"""Static checks of the production-like stack in docker-compose.yml (no Docker needed)."""
+"""Static checks of the production-like stack: docker-compose.yml and the image's Dockerfile (no Docker needed)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stream_mlc.cli import _parser
+from stream_mlc.cli import build_parser as _parser
 from stream_mlc.service.admin import planned_topics
 from stream_mlc.settings import ENV_PREFIX, Settings
 from stream_mlc.topics import load_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +42,32 @@ def env_of(service: dict) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
 
 
+def _tokens(value) -> list[str]:
+    if value is None:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(token) for token in value]
+
+
+def uses_built_image(service: dict) -> bool:
+    return "build" in service or service.get("image") == built_image_name()
+
+
+def process_argv(service: dict) -> list[str]:
+    """What the container runs: its entrypoint (the service's, else the built image's) and command."""
+    if "entrypoint" in service:
+        entrypoint = _tokens(service["entrypoint"])
+    else:
+        entrypoint = dockerfile_exec_form("ENTRYPOINT") if uses_built_image(service) else []
+    return entrypoint + _tokens(service.get("command"))
+
+
 def command_of(service: dict) -> str:
-    command = service.get("command") or ""
-    return " ".join(command) if isinstance(command, list) else str(command)
+    return " ".join(process_argv(service))
 
 
 def stream_mlc_argv(service: dict) -> list[str]:
     """The arguments given to `stream-mlc` in a service's command (inside `sh -c` or not)."""
-    command = service.get("command") or []
-    tokens = shlex.split(command) if isinstance(command, str) else list(command)
+    tokens = process_argv(service)
     if tokens[:2] == ["sh", "-c"]:
         tokens = shlex.split(tokens[2].replace("$$", "$"))
     start = tokens.index("stream-mlc") + 1
@@ -104,6 +123,62 @@ def fixed_host_ports(service: dict) -> list[str]:
         if host_port and "-" not in host_port:
             fixed.append(str(entry))
     return fixed
+
+
+# ------------------------------------------------------------------ the image
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
+    instructions, parts = [], []
+    for line in DOCKERFILE.read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        parts.append(stripped.removesuffix("\\").strip())
+        if not stripped.endswith("\\"):
+            keyword, _, rest = " ".join(parts).partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+            parts = []
+    return instructions
+
+
+def copied_sources() -> set[str]:
+    """The top-level build-context paths the Dockerfile copies (COPY without --from)."""
+    sources = set()
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "COPY" and "--from" not in rest:
+            for source in shlex.split(rest)[:-1]:
+                if not source.startswith("--"):
+                    sources.add(source.strip("./").split("/")[0])
+    return sources
+
+
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each build stage, in order (a stage starts at its FROM)."""
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((keyword, rest))
+    return stages
+
+
+def dockerfile_exec_form(keyword: str) -> list[str]:
+    """The JSON (exec) form of the final stage's last ENTRYPOINT, CMD or HEALTHCHECK CMD."""
+    values = [rest for key, rest in dockerfile_stages()[-1] if key == keyword]
+    assert values, f"the final stage has no {keyword}"
+    text = values[-1]
+    if keyword == "HEALTHCHECK":
+        text = text[text.index("CMD ") + 4:]
+    return json.loads(text)
+
+
+def built_image_name() -> str | None:
+    doc = yaml.safe_load(COMPOSE.read_text())
+    built = [svc.get("image") for svc in doc["services"].values() if "build" in svc]
+    return built[0] if len(built) == 1 else None
 
 
 def worker_name(services) -> str:
@@ -326,13 +401,14 @@ def test_the_compose_file_names_topics_only_through_the_prefix(services):
 
 
 def test_the_topics_step_creates_every_topic_in_topics(services):
-    # The topics service installs the mounted checkout; the wheel carries topics/ as
-    # stream_mlc/_topics, so what it creates is exactly what the folder describes.
+    # The topics service runs the image built from this checkout, whose wheel carries topics/
+    # as stream_mlc/_topics, so what it creates is exactly what the folder describes.
     force_include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]
     assert force_include["wheel"]["force-include"].get("topics") == "stream_mlc/_topics"
     name = services_running(services, "topics create")[0]
     service = services[name]
-    assert any(target == "/app" and host == ROOT for host, target in host_mounts(service))
+    assert uses_built_image(service)
+    assert "topics" in copied_sources(), "the image's build does not copy topics/"
     args = _parser().parse_args(stream_mlc_argv(service))
     settings = Settings.from_env(
         environ=env_of(service),
@@ -390,3 +466,111 @@ def test_every_topic_the_code_refers_to_comes_from_topics():
 def test_a_worker_that_exits_is_restarted(services):
     # A scaled-mode worker exits (code 70) rather than commit offsets of records it could not forward.
     assert services[worker_name(services)].get("restart") in {"unless-stopped", "always", "on-failure"}
+
+
+# ------------------------------------------------------------------ the image
+
+
+def _final_stage() -> list[tuple[str, str]]:
+    return dockerfile_stages()[-1]
+
+
+def _arg_default(name: str) -> str | None:
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "ARG" and rest.startswith(name + "="):
+            return rest.split("=", 1)[1]
+    return None
+
+
+def _base_image(stage: list[tuple[str, str]]) -> str:
+    image = stage[0][1].split()[0]
+    match = re.fullmatch(r"\$\{?(\w+)\}?", image)
+    return _arg_default(match.group(1)) if match else image
+
+
+def test_the_dockerfile_is_multi_stage_on_python_slim():
+    stages = dockerfile_stages()
+    assert len(stages) >= 2, "a builder stage and a runtime stage"
+    names = [stage[0][1].split()[-1] for stage in stages[:-1]]
+    assert all(" AS " in stage[0][1].upper() for stage in stages[:-1]), "earlier stages are named"
+    assert _base_image(stages[-1]) == "python:3.11-slim"
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires == ">=3.11"
+    # The builder makes wheels of the project and all its dependencies...
+    builder = " ".join(rest for key, rest in stages[0] if key == "RUN")
+    assert re.search(r"pip wheel .*--wheel-dir /wheels \.(\s|$)", builder), builder
+    # ...and the runtime installs only those, from the builder, without reaching an index.
+    runtime = " ".join(rest for key, rest in _final_stage() if key == "RUN")
+    assert f"from={names[0]}" in runtime and "--no-index" in runtime
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    assert re.search(rf"pip install .*--find-links /wheels {re.escape(project)}(\s|$)", runtime), runtime
+    # No source tree in the runtime image: it runs the installed package.
+    assert not [rest for key, rest in _final_stage() if key in {"COPY", "ADD"} and "--from" not in rest]
+
+
+def test_the_image_runs_as_a_non_root_user():
+    users = [rest for key, rest in _final_stage() if key == "USER"]
+    assert users, "the runtime stage sets no USER: it would run as root"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    keywords = [key for key, _ in _final_stage()]
+    # Installing needs root; everything after the last USER (the process) does not.
+    assert max(i for i, key in enumerate(keywords) if key == "RUN") < keywords.index("USER")
+    created = " ".join(rest for key, rest in _final_stage() if key == "RUN")
+    assert re.search(rf"useradd .*\b{re.escape(users[-1])}\b", created), "the USER is created"
+
+
+def test_the_image_runs_stream_mlc_and_checks_the_metrics_port():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert dockerfile_exec_form("ENTRYPOINT") == ["stream-mlc"] and "stream-mlc" in scripts
+    assert hasattr(_parser().parse_args(dockerfile_exec_form("CMD")), "run")
+    healthcheck = " ".join(dockerfile_exec_form("HEALTHCHECK"))
+    assert "/metrics" in healthcheck and "STREAM_MLC_METRICS_PORT" in healthcheck
+    env = " ".join(rest for key, rest in _final_stage() if key == "ENV")
+    port = re.search(r"STREAM_MLC_METRICS_PORT=(\d+)", env)
+    assert port and int(port.group(1)) == Settings.from_env(environ={}).metrics_port
+    # Other containers (Prometheus) reach the worker only if it listens beyond loopback.
+    assert "STREAM_MLC_METRICS_HOST=0.0.0.0" in env
+    assert int(port.group(1)) in {int(p) for key, rest in _final_stage() if key == "EXPOSE" for p in rest.split()}
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies():
+    lines = (line.strip() for line in DOCKERIGNORE.read_text().splitlines())
+    rules = [line for line in lines if line and not line.startswith("#")]
+    assert rules[0] == "**", "the context is an allow-list: nothing else (.venv, .git, data) is sent"
+    allowed = {rule.removeprefix("!").rstrip("/") for rule in rules if rule.startswith("!")}
+    assert copied_sources() <= allowed
+    # The wheel's build needs the readme pyproject names.
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"] in allowed
+    assert {"pyproject.toml", "stream_mlc", "topics"} <= copied_sources()
+
+
+def test_compose_builds_the_image_once_and_every_stream_mlc_service_runs_it(services):
+    built = [name for name, svc in services.items() if "build" in svc]
+    assert len(built) == 1, f"one service builds the image, not {built}"
+    image = built_image_name()
+    assert image, "the built image has a name the other services can run"
+    build = services[built[0]]["build"]
+    context = build if isinstance(build, str) else build.get("context", ".")
+    assert (ROOT / context).resolve() == ROOT
+    assert (ROOT / (build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile")) == DOCKERFILE
+    runners = [name for name, svc in services.items() if "stream-mlc" in command_of(svc)]
+    assert set(runners) >= {worker_name(services), services_running(services, "topics create")[0]}
+    for name in runners:
+        service = services[name]
+        assert service.get("image") == image, name
+        # The image is local: a replica must not try to pull it from a registry.
+        assert "build" in service or service.get("pull_policy") == "never", name
+
+
+def test_no_service_installs_anything_when_it_starts(services):
+    for name, service in services.items():
+        command = command_of(service)
+        assert not re.search(r"\bpip3?\b|\bapt(-get)?\b|\buv\b", command), (name, command)
+        assert not any(target == "/app" for _, target in host_mounts(service)), f"{name} mounts the checkout"
+    assert "pip install" not in COMPOSE.read_text()
+
+
+def test_the_one_shot_topics_step_has_no_health_check(services):
+    topics = services[services_running(services, "topics create")[0]]
+    assert topics.get("healthcheck", {}).get("disable") is True
+    assert "healthcheck" not in services[worker_name(services)], "the worker keeps the image's check"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from collections import Counter
 
 import orjson
@@ -135,6 +136,10 @@ def handwritten_messages() -> list[Message]:
         (FEATURES, b"h-exact", at_limit),                                                    # valid
         (FEATURES, b"h-over", over),
         (LABELS, b"h-over-l", orjson.dumps({"id": "h-over-l", "labels": ["x" * 60_000]})),
+        # Several megabytes, several in a row: dead-lettered cut to fit, with size and digest.
+        *[(FEATURES, f"h-mb{i}".encode(), feature_doc(f"h-mb{i}", {"a": 1.0}, pad="m" * 2_500_000))
+          for i in range(3)],
+        (LABELS, b"h-mb-l", orjson.dumps({"id": "h-mb-l", "labels": ["y" * 3_000_000]})),
         # No value, empty value, not UTF-8.
         (FEATURES, b"h-none", None),
         (LABELS, b"h-none-l", None),
@@ -191,6 +196,17 @@ def event_id(topic: str, key: bytes | None, value: bytes) -> str:
     return decode(key, value, MAX_BYTES).id
 
 
+def fingerprint(payload: bytes):
+    """A payload as a dead letter keeps it: whole, or (over a broker's message size) its digest."""
+    return ("sha256", hashlib.sha256(payload).hexdigest(), len(payload)) if len(payload) > 1_000_000 else payload
+
+
+def lettered_payload(entry: dict):
+    if entry.get("payload_truncated"):
+        return ("sha256", entry["payload_sha256"], entry["payload_bytes"])
+    return base64.b64decode(entry["payload"]) if entry["payload_encoding"] == "base64" else entry["payload"].encode()
+
+
 def read_raw(settings, *topics) -> list[tuple[str, bytes | None, bytes]]:
     async def read():
         async with TopicReader(settings, *topics, decode=lambda value: value) as reader:
@@ -218,7 +234,7 @@ def test_hostile_messages_are_dead_lettered_and_the_rest_is_processed(service_se
     sent += queue
     sent += [(LABELS, r.id.encode(), label_message(r)) for r in good[N_GOOD - LABEL_DELAY:]]
 
-    producer = KafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024)
+    producer = KafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=5, max_request_size=16 * 1024 * 1024)
     for topic, key, value in sent:
         producer.send(s.topic(topic), key=key, value=value)
     producer.flush()
@@ -228,7 +244,7 @@ def test_hostile_messages_are_dead_lettered_and_the_rest_is_processed(service_se
     kinds = [kind for *_, kind in classified]
     valid_features = Counter(event_id(t, k, v) for t, k, v, kind in classified if kind == "feature")
     valid_labels = {event_id(t, k, v) for t, k, v, kind in classified if kind == "label"}
-    invalid = Counter((s.topic(t), k, v or b"") for t, k, v, kind in classified if kind == "invalid")
+    invalid = Counter((s.topic(t), k, fingerprint(v or b"")) for t, k, v, kind in classified if kind == "invalid")
     n_features, n_labels, n_invalid = kinds.count("feature"), kinds.count("label"), kinds.count("invalid")
     to_learn = len(valid_labels & set(valid_features))
     assert n_invalid >= 60 and {r.id for r in good} <= set(valid_features)  # the batch is what we think
@@ -265,10 +281,7 @@ def test_hostile_messages_are_dead_lettered_and_the_rest_is_processed(service_se
 
     dead = [(key, orjson.loads(value)) for topic, key, value in out if topic == s.topic("deadletter")]
     assert all(entry["error"] for _, entry in dead)
-    lettered = Counter(
-        (entry["topic"], key,
-         base64.b64decode(entry["payload"]) if entry["payload_encoding"] == "base64" else entry["payload"].encode())
-        for key, entry in dead
-    )
+    lettered = Counter((entry["topic"], key, lettered_payload(entry)) for key, entry in dead)
     assert lettered == invalid
+    assert sum(1 for _, entry in dead if entry.get("payload_truncated")) == 4  # the multi-megabyte ones
     assert worker.process.poll() is None

@@ -59,7 +59,8 @@ class Service:
         self.settings = settings
         self.processor = bootstrap.single_processor(settings, checkpoint)
         self.counts: Counter[str] = Counter()
-        self.metrics = ServiceMetrics(max_labels=settings.metrics_max_labels)
+        self.metrics = ServiceMetrics(max_labels=settings.metrics_max_labels,
+                                      info={"model": settings.model, "mode": "single", "worker": settings.worker_id})
         self.app = make_app(settings)
         self.outputs = Outputs(self.app, settings)
         store = checkpoint_store(settings, self.outputs.sender("checkpoints"))

@@ -5,21 +5,39 @@ the engine (quality, per-label figures, drift) is refreshed from its status once
 so monitoring costs the stream nothing per event beyond the counters and two histograms.
 Per-label series are bounded: only the ``max_labels`` labels with the most support (and
 the ``top_k`` drifting features) are exported, so the number of series stays fixed.
+
+Each refresh also appends one point to the live page's bounded history
+(:class:`~stream_mlc.service.page.PageHistory`): quality, throughput and latency over time,
+derived from the same counters and histogram that ``/metrics`` exports.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import math
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from stream_mlc import __version__
+from stream_mlc.service.page import PageHistory, serve_page
 
 QUALITY = ("micro_f1", "macro_f1", "example_f1", "hamming_loss", "subset_accuracy")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 DELAY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
+#: The quality figures the live page plots, cumulative and over the window.
+PAGE_QUALITY = ("micro_f1", "macro_f1", "hamming_loss")
 
 
 class ServiceMetrics:
-    """Every metric the worker exports; ``registry`` defaults to a fresh one (tests, several apps)."""
+    """Every metric the worker exports; ``registry`` defaults to a fresh one (tests, several apps).
 
-    def __init__(self, registry: CollectorRegistry | None = None, max_labels: int = 50):
+    ``history_points`` and ``alerts_kept`` bound the live page's history; ``info`` is what
+    the page's header says about the worker beyond its status (e.g. ``model``, ``mode``,
+    ``worker``), with the package's version as ``worker_version``.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, max_labels: int = 50,
+                 history_points: int = 600, alerts_kept: int = 20, info: dict | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
         self.max_labels = max_labels
         r = self.registry
@@ -53,29 +71,139 @@ class ServiceMetrics:
         self.feature_psi = Gauge("stream_mlc_feature_psi", "PSI of the most drifting features at the last window",
                                  ["feature"], registry=r)
         self.active_alerts = Gauge("stream_mlc_active_alerts", "Drift alerts not recovered yet", registry=r)
+        self.history = PageHistory(max_points=history_points, max_alerts=alerts_kept)
+        self.info = {"worker_version": __version__, **(info or {})}
+        self._previous = self._counts(time.monotonic())
 
     def serve(self, port: int, host: str = "127.0.0.1"):
-        """Serve ``/metrics`` over HTTP; returns the server (``shutdown()`` stops it)."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return server
+        """Serve the live page at ``/``, ``/status.json`` and ``/metrics`` over HTTP.
 
-    def refresh(self, status: dict) -> None:
-        """Update every gauge from :meth:`Engine.status` (once a second, off the hot path)."""
-        self.pending.set(status["pending"])
+        Returns the server (``shutdown()`` stops it and frees the port; ``port`` is the
+        bound port, useful with ``port=0``). A port in use raises an error naming it.
+        """
+        return serve_page(self.registry, self.history, port, host)
+
+    def refresh(self, status: dict, now: float | None = None) -> None:
+        """Update every gauge from :meth:`Engine.status` (once a second, off the hot path).
+
+        A status without metrics (a scaled-mode scorer's) updates the counts-based figures
+        only. ``now`` is the wall-clock time of the history point (default: now).
+        """
+        self.pending.set(status.get("pending", 0))
         self.model_version.set(status["learned"])
-        metrics = status["metrics"]
-        for scope in ("cumulative", "window"):
-            for name in QUALITY:
-                self.quality.labels(name, scope).set(metrics[scope].get(name, 0.0))
-        per_label = metrics["per_label"]
+        metrics = status.get("metrics") or {}
+        per_label = metrics.get("per_label", {})
         top = sorted(per_label, key=lambda label: -per_label[label]["support"])[: self.max_labels]
-        _replace(self.label_f1, {label: per_label[label]["f1"] for label in top})
-        _replace(self.label_threshold, {label: status["thresholds"].get(label, 0.5) for label in top})
+        if "cumulative" in metrics:
+            for scope in ("cumulative", "window"):
+                for name in QUALITY:
+                    self.quality.labels(name, scope).set(metrics[scope].get(name, 0.0))
+            _replace(self.label_f1, {label: per_label[label]["f1"] for label in top})
+            _replace(self.label_threshold, {label: status["thresholds"].get(label, 0.5) for label in top})
         drift = status.get("drift") or {}
         errors = drift.get("error_rate", {})
         _replace(self.label_error, {label: errors[label] for label in top if label in errors})
         _replace(self.feature_psi, drift.get("feature_psi", {}))
         self.active_alerts.set(drift.get("active", 0))
+        self._record(status, top, time.time() if now is None else now)
+
+    def record_alert(self, kind: str, subject: str, message: str, model_version: int, ts: float) -> None:
+        """Keep an alert for the live page (the latest ``alerts_kept``); called where alerts are published."""
+        self.history.add_alert(
+            {"kind": kind, "subject": subject, "message": message, "model_version": model_version, "ts": ts}
+        )
+
+    # -- the live page's history ---------------------------------------------------------------
+    def _record(self, status: dict, top: list[str], wall: float) -> None:
+        current = self._counts(time.monotonic())
+        previous, self._previous = self._previous, current
+        elapsed = current["clock"] - previous["clock"]
+        metrics = status.get("metrics") or {}
+        point = {
+            "t": wall,
+            "learned": status["learned"],
+            "scored": current["scored"],
+            "joined": current["joined"],
+            "scored_per_s": _rate(current["scored"] - previous["scored"], elapsed),
+            "joined_per_s": _rate(current["joined"] - previous["joined"], elapsed),
+            "latency_p50_s": bucket_quantile(0.5, _delta(current["latency"], previous["latency"])),
+            "latency_p99_s": bucket_quantile(0.99, _delta(current["latency"], previous["latency"])),
+        }
+        for scope, prefix, size in (("cumulative", "", "n"), ("window", "window_", "window_n")):
+            values = metrics.get(scope, {}) if metrics.get(size) else {}  # nothing scored yet: no value
+            for name in PAGE_QUALITY:
+                point[prefix + name] = values.get(name)
+        self.history.add_point(point, self._label_rows(status, top), _model_info(status, self.info))
+
+    def _label_rows(self, status: dict, top: list[str]) -> list[dict]:
+        per_label = (status.get("metrics") or {}).get("per_label", {})
+        errors = (status.get("drift") or {}).get("error_rate", {})
+        thresholds = status.get("thresholds", {})
+        return [
+            {"label": label, "support": per_label[label]["support"], "f1": per_label[label]["f1"],
+             "precision": per_label[label]["precision"], "recall": per_label[label]["recall"],
+             "threshold": thresholds.get(label), "error_rate": errors.get(label)}
+            for label in top
+        ]
+
+    def _counts(self, clock: float) -> dict:
+        buckets = [
+            (float(sample.labels["le"]), sample.value)
+            for family in self.latency.collect()
+            for sample in family.samples
+            if sample.name.endswith("_bucket")
+        ]
+        value = self.registry.get_sample_value
+        return {"clock": clock, "scored": value("stream_mlc_events_scored_total") or 0.0,
+                "joined": value("stream_mlc_labels_joined_total") or 0.0, "latency": buckets}
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """The ``q`` quantile of a histogram's cumulative buckets, as Prometheus's ``histogram_quantile``.
+
+    Linear interpolation inside the bucket the rank falls in; the highest finite bound when
+    it falls in ``+Inf``; None without observations.
+
+    >>> round(bucket_quantile(0.5, [(0.01, 0.0), (0.1, 10.0), (1.0, 10.0), (float("inf"), 10.0)]), 6)
+    0.055
+    >>> bucket_quantile(0.99, [(0.01, 0.0), (0.1, 0.0), (float("inf"), 4.0)])
+    0.1
+    >>> bucket_quantile(0.5, [(0.01, 0.0), (float("inf"), 0.0)]) is None
+    True
+    """
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank and count > below:
+            if math.isinf(bound):
+                return lower
+            return lower + (bound - lower) * (rank - below) / (count - below)
+        lower, below = bound, count
+    return lower
+
+
+def _delta(current: list[tuple[float, float]], previous: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    # The observations since the last refresh: the page shows recent latency, not the lifetime's.
+    before = dict(previous)
+    return [(bound, count - before.get(bound, 0.0)) for bound, count in current]
+
+
+def _rate(count: float, seconds: float) -> float | None:
+    return count / seconds if seconds > 0 else None
+
+
+def _model_info(status: dict, known: dict) -> dict:
+    """What the page's header says about the model: what the worker told, and what the status carries."""
+    info = {**known, "version": status.get("model_version", status["learned"]), "learned": status["learned"],
+            "labels": len(status.get("labels", ())), "pending": status.get("pending")}
+    if "model" in (status.get("config") or {}):  # a worker's status record names its model here
+        info["model"] = status["config"]["model"]
+    for key in ("model", "mode", "role", "worker", "version"):
+        if key in status:
+            info["worker_version" if key == "version" else key] = status[key]
+    return info
 
 
 def _replace(gauge: Gauge, values: dict[str, float]) -> None:

@@ -239,7 +239,8 @@ class ScaledService:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.counts: Counter[str] = Counter()
-        self.metrics = ServiceMetrics(max_labels=settings.metrics_max_labels)
+        self.metrics = ServiceMetrics(max_labels=settings.metrics_max_labels,
+                                      info={"model": settings.model, "mode": "scaled", "worker": settings.worker_id})
         self.app = make_app(settings)
         self.outputs = Outputs(self.app, settings)
         self.scoring = ScoringRole(settings, self.outputs, self.metrics, self.counts)
@@ -276,6 +277,8 @@ class ScaledService:
         @app.timer(interval=1.0)
         async def housekeeping():
             await self.learning.housekeeping()
+            if not self.learning.active:  # a scorer: its live page follows its counts and model version
+                self.metrics.refresh(self.status())
             if time.monotonic() - self.status_publisher.sent_at >= s.status_interval_s:
                 await self.status_publisher.publish(self.learned)
 
