@@ -8,6 +8,7 @@ progress bars, prints a summary, and stops everything it started.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import threading
 import time
@@ -15,14 +16,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stream_mlc.errors import StreamMlcError
+from stream_mlc.errors import ConfigError, StreamMlcError
 from stream_mlc.io.datasets import open_dataset
 from stream_mlc.service.admin import create_topics
-from stream_mlc.service.broker import EmbeddedBroker, free_port
+from stream_mlc.service.broker import EmbeddedBroker, free_port, require_free_port
 from stream_mlc.service.process import WorkerProcess
 from stream_mlc.service.producer import replay
 from stream_mlc.service.reader import wait_until
-from stream_mlc.settings import Settings
+from stream_mlc.service.worker import METRICS_PORT_FIX
+from stream_mlc.settings import ENV_PREFIX, Settings
 
 SUMMARY_METRICS = (
     ("micro-F1", "micro_f1"),
@@ -33,7 +35,15 @@ SUMMARY_METRICS = (
 )
 
 
-def run_demo(dataset: str = "yeast", label_delay: int = 200, model: str | None = None, timeout_s: float = 300.0) -> int:
+def run_demo(dataset: str = "yeast", label_delay: int = 200, model: str | None = None, timeout_s: float = 300.0,
+             metrics_port: int | None = None) -> int:
+    """Run the demo on its own broker.
+
+    ``metrics_port`` defaults to ``STREAM_MLC_METRICS_PORT``, else a free port, so that
+    demos can run side by side.
+    """
+    if label_delay < 0:
+        raise ConfigError(f"the label delay must be >= 0 events, got {label_delay}")
     data = open_dataset(dataset)
     records = list(data)
     n = len(records)
@@ -41,10 +51,14 @@ def run_demo(dataset: str = "yeast", label_delay: int = 200, model: str | None =
     print(f"stream-mlc demo: {data.name}, {n} events, {len(data.label_names)} labels, labels {label_delay} events late")
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         settings = Settings.from_env(
-            broker=broker.bootstrap, web_port=free_port(), model=model, labels=",".join(data.label_names)
+            broker=broker.bootstrap, web_port=free_port(), model=model, labels=",".join(data.label_names),
+            metrics_port=_metrics_port(metrics_port),
         )
+        require_free_port(settings.metrics_host, settings.metrics_port, METRICS_PORT_FIX, "metrics port")
         create_topics(settings)
         worker = WorkerProcess.start(settings, workdir / "worker.log")
+        if settings.metrics_port:
+            print(f"live page: http://{settings.metrics_host}:{settings.metrics_port}/ (Prometheus: /metrics)")
         try:
             summary = _stream(settings, records, label_delay, timeout_s, worker)
         finally:
@@ -52,6 +66,14 @@ def run_demo(dataset: str = "yeast", label_delay: int = 200, model: str | None =
     _print_summary(summary, n, stop_s)
     print(f"logs: {workdir}")
     return 0
+
+
+def _metrics_port(given: int | None) -> int:
+    if given is not None:
+        return given
+    if ENV_PREFIX + "METRICS_PORT" in os.environ:
+        return Settings.from_env().metrics_port
+    return free_port()
 
 
 def _stream(settings: Settings, records: list, label_delay: int, timeout_s: float, worker: WorkerProcess) -> dict:
@@ -74,7 +96,8 @@ def _stream(settings: Settings, records: list, label_delay: int, timeout_s: floa
 
     def done(state: dict) -> bool:
         if worker.process.poll() is not None:
-            raise StreamMlcError(f"the worker exited with code {worker.process.returncode}; see {worker.log_path}")
+            raise StreamMlcError(f"the worker exited with code {worker.process.returncode}"
+                                 f"{_last_line(worker.log_path)}; see {worker.log_path}")
         return state["predictions"] >= n and state["status"].get("learned", 0) >= n
 
     try:
@@ -86,6 +109,15 @@ def _stream(settings: Settings, records: list, label_delay: int, timeout_s: floa
     state["startup_s"] = first_prediction[0] - start
     state["seconds"] = time.monotonic() - first_prediction[0]
     return state
+
+
+def _last_line(log_path: Path) -> str:
+    """``: <the log's last line>``, the worker's own one-line error when it printed one."""
+    try:
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1].strip()}" if lines else ""
 
 
 def _print_summary(state: dict, n: int, stop_s: float) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import orjson
 from tqdm import tqdm
 
 from stream_mlc.core.engine import DEFAULT_MODEL
+from stream_mlc.errors import ConfigError
 from stream_mlc.evaluate import EvalResult, peak_rss_mb, prequential
 from stream_mlc.io.datasets import open_dataset
 
@@ -17,6 +19,7 @@ HEADLINE = ("subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_
 
 
 def run_evaluate(args) -> int:
+    check_outputs(args)
     models = args.model or [DEFAULT_MODEL]
     data = open_dataset(args.dataset, xml=args.xml, limit=args.limit)
     curve_every = max(1, (data.n_rows or 10_000) // 200) if args.plot else 0
@@ -35,6 +38,20 @@ def run_evaluate(args) -> int:
         plot(results, args.plot, title=f"{data.name}, label delay {args.label_delay}")
         print(f"wrote {args.plot}")
     return 0
+
+
+def check_outputs(args) -> None:
+    """Refuse, before the run, a ``--json`` or ``--plot`` file that could not be written after it."""
+    for option, path in (("--json", args.json_out), ("--plot", args.plot)):
+        if not path:
+            continue
+        directory = Path(path).resolve().parent
+        if not directory.is_dir():
+            raise ConfigError(f"{option} {path}: directory {directory} does not exist; create it or choose another")
+        if Path(path).is_dir():
+            raise ConfigError(f"{option} {path} is a directory; give a file name")
+        if not os.access(directory, os.W_OK):
+            raise ConfigError(f"{option} {path}: directory {directory} is not writable")
 
 
 def format_table(name: str, results: list[EvalResult]) -> str:

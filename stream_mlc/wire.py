@@ -7,8 +7,9 @@ Decoding never lets a bad message through and never raises anything but
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,18 +27,24 @@ def decode_features(
 ) -> FeatureEvent:
     """A feature event from a ``mlc.features`` message.
 
+    A feature value is a number (kept as a float), a boolean, a string (a category, or free
+    text for the fields the encoder is told are text) or a list of strings (tags): the raw
+    values that :class:`~stream_mlc.core.features.FeatureEncoder` turns into numbers.
+
     >>> decode_features(b"e1", b'{"id": "e1", "features": {"a": 1, "b": 0.5}}')
     FeatureEvent(id='e1', features={'a': 1.0, 'b': 0.5}, ts=None)
-    >>> decode_features(b"e1", b'{"id": "e1", "features": {"a": "x"}}')
+    >>> decode_features(None, b'{"id": "e1", "features": {"c": "FR", "t": ["x", "y"], "v": true}}').features
+    {'c': 'FR', 't': ['x', 'y'], 'v': True}
+    >>> decode_features(b"e1", b'{"id": "e1", "features": {"a": null}}')
     Traceback (most recent call last):
     ...
-    stream_mlc.errors.DecodeError: feature 'a' is not a number: 'x'
+    stream_mlc.errors.DecodeError: feature 'a' is null: a value must be a number, boolean, string or list of strings
     """
     doc = _load_object(value, max_bytes)
     event_id = _event_id(doc, key)
     raw = doc.get("features")
     if not isinstance(raw, dict):
-        raise DecodeError(f"'features' must be an object of name: number, got {_type(raw)}")
+        raise DecodeError(f"'features' must be an object of name: value, got {_type(raw)}")
     features = {}
     low, high = -MAX_ABS_VALUE, MAX_ABS_VALUE
     for name, number in raw.items():
@@ -47,8 +54,29 @@ def decode_features(
         if (kind is float or kind is int) and low <= number <= high:
             features[name] = float(number)
         else:
-            features[name] = _finite(number, f"feature {name!r}")
+            features[name] = _feature_value(number, name)
     return FeatureEvent(event_id, features, _ts(doc, default_ts))
+
+
+_VALUE_TYPES = "a number, boolean, string or list of strings"
+
+
+def _feature_value(value: Any, name: str) -> float | bool | str | list[str]:
+    """A non-fast-path feature value, checked: a category, tags, a boolean, or a number."""
+    kind = type(value)
+    if kind is str or kind is bool:
+        return value
+    if kind is list:
+        for item in value:
+            if type(item) is not str:
+                raise DecodeError(f"feature {name!r} is a list with a non-string item {_preview(item)}: "
+                                  f"tags must be strings")
+        return value
+    if value is None:
+        raise DecodeError(f"feature {name!r} is null: a value must be {_VALUE_TYPES}")
+    if kind is dict:
+        raise DecodeError(f"feature {name!r} is a nested object {_preview(value)}: a value must be {_VALUE_TYPES}")
+    return _finite(value, f"feature {name!r}")
 
 
 def decode_labels(
@@ -123,13 +151,15 @@ def decode_joined(value: bytes) -> JoinedExample:
     )
 
 
-def encode_scored(event: FeatureEvent, prediction: Prediction, t: float) -> bytes:
-    """One ``mlc.learn`` record of a scored event (scaled mode); ``t`` is its event time."""
+def encode_scored(event: FeatureEvent, prediction: Prediction, t: float, origin: tuple[str, int, int]) -> bytes:
+    """One ``mlc.learn`` record of a scored event (scaled mode); ``t`` is its event time and
+    ``origin`` the ``(topic, partition, offset)`` of the feature message it came from."""
     return orjson.dumps(
         {
             "kind": "scored",
             "id": event.id,
             "t": t,
+            "src": origin,
             "features": event.features,
             "ts": event.ts,
             "scores": prediction.scores,
@@ -139,11 +169,15 @@ def encode_scored(event: FeatureEvent, prediction: Prediction, t: float) -> byte
     )
 
 
-def encode_labels(event: LabelEvent, t: float) -> bytes:
-    """One ``mlc.learn`` record of a label event (scaled mode); ``t`` is its event time."""
+def encode_labels(event: LabelEvent, t: float, origin: tuple[str, int, int]) -> bytes:
+    """One ``mlc.learn`` record of a label event (scaled mode); ``t`` is its event time and
+    ``origin`` the ``(topic, partition, offset)`` of the label message it came from."""
+    return orjson.dumps({"kind": "labels", "id": event.id, "t": t, "src": origin, **_labels_body(event)})
+
+
+def _labels_body(event: LabelEvent) -> dict:
     observed = None if event.observed is None else sorted(event.observed)
-    return orjson.dumps({"kind": "labels", "id": event.id, "t": t, "labels": sorted(event.labels),
-                         "observed": observed, "ts": event.ts})
+    return {"labels": sorted(event.labels), "observed": observed, "ts": event.ts}
 
 
 def pack_records(records: list[bytes]) -> bytes:
@@ -162,29 +196,48 @@ def unpack_records(value: bytes) -> list[dict]:
     return records
 
 
-def decode_learn(doc: dict) -> tuple[float, FeatureEvent | LabelEvent, Prediction | None]:
-    """``(event time, event, prediction or None)`` from one record of an ``mlc.learn`` message.
+class LearnRecord(NamedTuple):
+    """One record of an ``mlc.learn`` message, decoded (see :func:`decode_learn`)."""
+
+    t: float
+    event: FeatureEvent | LabelEvent
+    prediction: Prediction | None
+    #: ``(topic, partition, offset)`` of the input message it stands for (None in old records).
+    origin: tuple[str, int, int] | None
+
+    def message(self) -> bytes:
+        """The input message it stands for, as a producer would have posted it (for a dead letter)."""
+        event = self.event
+        if isinstance(event, FeatureEvent):
+            return orjson.dumps({"id": event.id, "features": event.features, "ts": event.ts})
+        return orjson.dumps({"id": event.id, **_labels_body(event)})
+
+
+def decode_learn(doc: dict) -> LearnRecord:
+    """One record of an ``mlc.learn`` message (written by the service itself).
 
     >>> e = FeatureEvent("a", {"x": 1.0}, ts=5.0)
-    >>> scored = encode_scored(e, Prediction("a", ["y"], {"y": 0.9}, 3), 7.0)
-    >>> labels = encode_labels(LabelEvent("a", frozenset({"y"})), 8.0)
+    >>> scored = encode_scored(e, Prediction("a", ["y"], {"y": 0.9}, 3), 7.0, ("mlc.features", 1, 40))
+    >>> labels = encode_labels(LabelEvent("a", frozenset({"y"})), 8.0, ("mlc.labels", 1, 41))
     >>> first, second = unpack_records(pack_records([scored, labels]))
-    >>> t, event, prediction = decode_learn(first)
-    >>> t, event == e, prediction.labels, prediction.model_version
-    (7.0, True, ['y'], 3)
-    >>> decode_learn(second)[1].labels
+    >>> record = decode_learn(first)
+    >>> record.t, record.event == e, record.prediction.labels, record.prediction.model_version, record.origin
+    (7.0, True, ['y'], 3, ('mlc.features', 1, 40))
+    >>> decode_learn(second).event.labels
     frozenset({'y'})
     """
     try:
+        src = doc.get("src")
+        origin = None if src is None else (str(src[0]), int(src[1]), int(src[2]))
         if doc["kind"] == "scored":
             event = FeatureEvent(doc["id"], doc["features"], doc["ts"])
             prediction = Prediction(doc["id"], doc["predicted"], doc["scores"], doc["model_version"])
-            return doc["t"], event, prediction
+            return LearnRecord(doc["t"], event, prediction, origin)
         observed = doc["observed"]
         event = LabelEvent(doc["id"], frozenset(doc["labels"]), None if observed is None else frozenset(observed),
                            doc["ts"])
-        return doc["t"], event, None
-    except (KeyError, TypeError) as error:
+        return LearnRecord(doc["t"], event, None, origin)
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
         raise DecodeError(f"not a learn-topic record: {type(error).__name__}: {error}") from error
 
 
@@ -193,23 +246,40 @@ def encode_alert(alert, ts: float, model_version: int) -> bytes:
     return orjson.dumps(alert.to_wire(ts, model_version))
 
 
-def dead_letter(topic: str, partition: int, offset: int, error: str, payload: bytes | None) -> bytes:
-    """A ``mlc.deadletter`` value that keeps the original payload for a later replay."""
+def dead_letter(topic: str, partition: int, offset: int, error: str, payload: bytes | None,
+                max_bytes: int = 900_000) -> bytes:
+    """A ``mlc.deadletter`` value that keeps the original payload for a later replay.
+
+    A dead letter must fit under the broker's message limit, or it would be lost; when it
+    would not, the payload is cut to fit and its size and SHA-256 are kept, so the original
+    can still be recognised (``payload_truncated``). ``(topic, partition, offset)`` name the
+    input message, so a dead letter written again after a crash can be deduplicated.
+
+    >>> import orjson
+    >>> letter = orjson.loads(dead_letter("mlc.features", 0, 7, "too big", b"x" * 5000, max_bytes=1000))
+    >>> letter["offset"], letter["payload_truncated"], letter["payload_bytes"], len(letter["payload"]) < 1000
+    (7, True, 5000, True)
+    """
     payload = payload or b""
+    head = {"topic": topic, "partition": partition, "offset": offset, "error": error[:2000]}
+    value = orjson.dumps({**head, **_payload_fields(payload)})
+    if len(value) <= max_bytes:
+        return value
+    truncated = {"payload_truncated": True, "payload_bytes": len(payload),
+                 "payload_sha256": hashlib.sha256(payload).hexdigest()}
+    keep = max(0, (max_bytes - len(error[:2000]) - 512) * 3 // 4)  # base64 grows by 4/3
+    while True:  # JSON escapes can grow a payload further: cut until it fits
+        value = orjson.dumps({**head, **_payload_fields(payload[:keep]), **truncated})
+        if len(value) <= max_bytes or keep == 0:
+            return value
+        keep //= 2
+
+
+def _payload_fields(payload: bytes) -> dict:
     try:
-        text, encoding = payload.decode("utf-8"), "utf-8"
+        return {"payload": payload.decode("utf-8"), "payload_encoding": "utf-8"}
     except UnicodeDecodeError:
-        text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
-    return orjson.dumps(
-        {
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "error": error,
-            "payload": text,
-            "payload_encoding": encoding,
-        }
-    )
+        return {"payload": base64.b64encode(payload).decode("ascii"), "payload_encoding": "base64"}
 
 
 def _load_object(value: bytes | None, max_bytes: int) -> dict:

@@ -46,6 +46,15 @@ def test_round_trip_two_files_and_synthetic_and_yeast(tmp_path):
     assert list(open_jsonl(labs, feats)) == records  # file order does not matter for labels
 
 
+def test_round_trip_of_categories_tags_booleans_and_text(tmp_path):
+    records = list(open_dataset("synthetic-text:n=200,seed=4"))
+    records.append(Record("b1", {"flag": True, "off": False, "empty": "", "none": []}, frozenset({"y0"})))
+    path = str(tmp_path / "mixed.jsonl")
+    write_jsonl(records, path)
+    assert list(open_dataset(path)) == records
+    assert {type(v) for r in records for v in r.features.values()} == {float, str, list, bool}
+
+
 def test_join_rules(tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text(
@@ -88,7 +97,9 @@ def test_feature_order_follows_the_files(tmp_path):
         ('{"id": "x", "features": {"a": 1}', r":2: not valid JSON"),
         ("[1, 2]", r":2: expected a JSON object, got list"),
         ('{"id": "x", "scores": {}}', r":2: neither a feature event nor a label event"),
-        ('{"id": "x", "features": {"a": "1"}}', r":2: bad feature event: feature 'a' is not a number"),
+        ('{"id": "x", "features": {"a": null}}', r":2: bad feature event: feature 'a' is null"),
+        ('{"id": "x", "features": {"a": [1]}}', r":2: bad feature event: feature 'a' is a list with a non-string"),
+        ('{"id": "x", "features": {"a": {"b": 1}}}', r":2: bad feature event: feature 'a' is a nested object"),
         ('{"id": "x", "features": {"a": 1}, "ts": "now"}', r":2: bad feature event: 'ts' is not a number"),
         ('{"features": {"a": 1}}', r":2: bad feature event: 'id' must be a non-empty string"),
         ('{"id": "x", "labels": "a"}', r":2: bad label event: 'labels' must be a list"),

@@ -121,3 +121,70 @@ def test_defaults_and_numbers_in_specs():
     assert parse_spec("synthetic: n = 1e4 , Seed=3 ,") == SyntheticConfig(n=10_000, seed=3)
     assert open_dataset("synthetic").n_rows == 1000
     assert len(list(open_dataset("synthetic:n=0"))) == 0
+
+
+# --- synthetic-text: numbers, categories, tags and text ---------------------------------------
+
+
+def test_text_stream_is_seeded_typed_and_a_prefix_of_longer_streams():
+    ds = open_dataset("synthetic-text:n=300,seed=2")
+    records = list(ds)
+    assert (ds.name, ds.n_rows, ds.text_features, ds.label_names) == (
+        "synthetic-text", 300, ("text",), ("y0", "y1", "y2", "y3", "y4", "y5"))
+    assert records == list(ds) == list(open_dataset("synthetic-text:n=600,seed=2"))[:300]
+    assert records != list(open_dataset("synthetic-text:n=300,seed=3"))
+    first = records[0]
+    assert [type(first.features[k]) for k in ("amount", "country", "device", "tags", "text")] == [
+        float, str, str, list, str]
+    assert len({r.features["country"] for r in records}) == 12
+    assert all(len(r.features["text"].split()) >= 9 for r in records)
+    assert 0.1 < sum(len(r.labels) for r in records) / (300 * 6) < 0.5
+
+
+def test_text_stream_labels_depend_on_every_kind_of_feature():
+    records = list(open_dataset("synthetic-text:n=4000,seed=1,noise=0"))
+    y = np.array([[f"y{j}" in r.labels for j in range(6)] for r in records], dtype=float)
+
+    def spread(groups: dict) -> float:
+        """The largest difference of a label's rate between two groups of events (of 100 or more)."""
+        rates = np.array([y[idx].mean(axis=0) for idx in groups.values() if len(idx) >= 100])
+        return float((rates.max(axis=0) - rates.min(axis=0)).max())
+
+    def by(key) -> dict:
+        groups: dict = {}
+        for i, r in enumerate(records):
+            for value in key(r):
+                groups.setdefault(value, []).append(i)
+        return groups
+
+    amount = np.array([r.features["amount"] for r in records])
+    assert spread({"low": np.flatnonzero(amount < -0.5), "high": np.flatnonzero(amount > 0.5)}) > 0.2
+    assert spread(by(lambda r: [r.features["country"]])) > 0.3
+    assert spread(by(lambda r: r.features["tags"])) > 0.3
+    topics = by(lambda r: {w[:2] for w in r.features["text"].split() if w[0] == "t" and w[1].isdigit()})
+    assert len(topics) == 8 and spread(topics) > 0.3  # the words of a topic: "t3..."
+
+
+def test_text_stream_is_learned_through_the_encoder_to_micro_f1_085():
+    from stream_mlc.core.engine import Engine, EngineConfig
+    from stream_mlc.core.events import FeatureEvent
+    from stream_mlc.core.features import EncoderConfig, FeatureEncoder
+    from stream_mlc.core.join import JoinLimits
+
+    ds = open_dataset("synthetic-text")  # the default stream: 5000 events, 6 labels
+    encoder = FeatureEncoder(EncoderConfig(text_features=ds.text_features))
+    engine = Engine.from_config(EngineConfig(labels=ds.label_names, join=JoinLimits(None, None), drift=None))
+    for n, record in enumerate(ds):
+        engine.score(FeatureEvent(record.id, encoder.encode_one(record.features)), now=float(n))
+        engine.learn(engine.join(record.label_event(), now=float(n)))
+    assert engine.metrics.report()["cumulative"]["micro_f1"] >= 0.85
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [("synthetic-text:features=3", "do not apply"), ("synthetic-text:noise=0.7", "noise must be in"),
+     ("synthetic-text:n=x", "is not a number")],
+)
+def test_bad_text_specs(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        open_dataset(spec)

@@ -11,8 +11,9 @@ from stream_mlc.settings import Settings
 def test_plaintext_by_default():
     settings = Settings.from_env(environ={}, broker="kafka://h1:9092,h2:9092")
     assert kafka_python_kwargs(settings) == {"bootstrap_servers": ["h1:9092", "h2:9092"],
-                                             "security_protocol": "PLAINTEXT"}
-    assert aiokafka_kwargs(settings) == {"bootstrap_servers": "h1:9092,h2:9092", "security_protocol": "PLAINTEXT"}
+                                             "security_protocol": "PLAINTEXT", "bootstrap_timeout_ms": 10_000}
+    assert aiokafka_kwargs(settings) == {"bootstrap_servers": "h1:9092,h2:9092", "security_protocol": "PLAINTEXT",
+                                         "request_timeout_ms": 10_000}
     assert faust_broker_kwargs(settings) == {}
 
 
@@ -28,3 +29,9 @@ def test_sasl_scram_over_tls_for_every_client():
     assert isinstance(credentials, faust.SASLCredentials)
     assert credentials.username == "svc" and credentials.ssl_context is not None
     assert "s3cret" not in repr(settings) and settings.safe_dict()["sasl_password"] == "***"
+
+
+def test_the_connect_timeout_bounds_every_client():
+    settings = Settings.from_env(environ={"STREAM_MLC_CONNECT_TIMEOUT_S": "2.5"})
+    assert kafka_python_kwargs(settings)["bootstrap_timeout_ms"] == 2500
+    assert aiokafka_kwargs(settings)["request_timeout_ms"] == 2500

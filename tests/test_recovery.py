@@ -8,9 +8,9 @@ import random
 import numpy as np
 import orjson
 
+from stream_mlc.bootstrap import new_engine
 from stream_mlc.core.checkpoint import loads
 from stream_mlc.io.datasets import open_dataset
-from stream_mlc.bootstrap import new_engine
 from stream_mlc.service.checkpoints import read_checkpoint
 from stream_mlc.service.offline import process_offline
 from stream_mlc.service.producer import replay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.events import FeatureEvent, LabelEvent
 from stream_mlc.errors import ConfigError
-from stream_mlc.settings import ENV_PREFIX, Settings, normalize_broker
+from stream_mlc.settings import ENV_PREFIX, Settings, describe_settings, normalize_broker
 from stream_mlc.topics import load_specs, topics_dir
 from stream_mlc.wire import (
     dead_letter,
@@ -107,15 +108,16 @@ def test_topic_names_use_the_prefix():
     assert Settings(topic_prefix="t7.").topic("features") == "t7.features"
 
 
-def test_safe_dict_masks_the_sasl_password():
-    s = Settings(sasl_username="alice", sasl_password="hunter2")
+def test_safe_dict_masks_the_secrets():
+    s = Settings(sasl_username="alice", sasl_password="hunter2", registry_key="k3y")
     safe = s.safe_dict()
-    assert safe["sasl_password"] == "***"
+    assert safe["sasl_password"] == safe["registry_key"] == "***"
     assert safe["sasl_username"] == "alice"
-    assert "hunter2" not in json.dumps(safe)
+    assert "hunter2" not in json.dumps(safe) and "k3y" not in json.dumps(safe) and "k3y" not in repr(s)
     # Everything else is shown as is.
-    assert {k: v for k, v in safe.items() if k != "sasl_password"} == {
-        k: v for k, v in dataclasses.asdict(s).items() if k != "sasl_password"
+    secrets = {"sasl_password", "registry_key"}
+    assert {k: v for k, v in safe.items() if k not in secrets} == {
+        k: v for k, v in dataclasses.asdict(s).items() if k not in secrets
     }
     # An empty password is shown as empty (nothing to hide, and it tells it is unset).
     assert Settings().safe_dict()["sasl_password"] == ""
@@ -151,6 +153,53 @@ def test_to_env_round_trip_of_every_field():
     assert all(isinstance(v, str) for v in env.values())
     assert Settings.from_env(env) == changed
     assert Settings.from_env(defaults.to_env()) == defaults
+
+
+def test_every_setting_has_a_one_line_meaning():
+    for f in dataclasses.fields(Settings):
+        meaning = f.metadata.get("help", "")
+        assert meaning and "\n" not in meaning and "``" not in meaning, f.name
+    variables = [ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Settings)]
+    assert [row[0] for row in describe_settings()] == variables
+
+
+def test_an_unknown_variable_is_warned_about_once_with_the_closest_name(caplog):
+    environ = {"STREAM_MLC_BROKR": "h:1", "STREAM_MLC_ZZZ_QQQ": "1", "STREAM_MLC_BROKER": "h:2"}
+    with caplog.at_level(logging.WARNING, logger="stream_mlc.settings"):
+        assert Settings.from_env(environ).broker == "h:2"
+        Settings.from_env(environ)  # the same variables again: no second warning
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "stream-mlc: warning: STREAM_MLC_BROKR is not a setting and is ignored; did you mean STREAM_MLC_BROKER?",
+        "stream-mlc: warning: STREAM_MLC_ZZZ_QQQ is not a setting and is ignored; `stream-mlc settings` lists them",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, raw, requirement",
+    [
+        ("CONNECT_TIMEOUT_S", "0", "must be > 0"),
+        ("BATCH_SIZE", "0", "must be > 0"),
+        ("METRICS_PORT", "70000", "must be a port number"),
+        ("PARTITIONS", "-1", "must be >= 0"),
+        ("DRIFT_MONITOR", "maybe", "is not a valid bool"),
+    ],
+)
+def test_out_of_range_values_are_refused_by_name(name, raw, requirement):
+    with pytest.raises(ConfigError, match=f"{ENV_PREFIX}{name}=.*{requirement}"):
+        Settings.from_env({ENV_PREFIX + name: raw})
+
+
+def test_booleans_accept_the_usual_spellings():
+    for raw, value in [("true", True), ("1", True), ("on", True), ("False", False), ("0", False), ("no", False)]:
+        assert Settings.from_env({"STREAM_MLC_DRIFT_MONITOR": raw}).drift_monitor is value
+
+
+def test_the_learning_config_names_what_a_checkpoint_is_checked_against():
+    s = Settings(model="river-br-lr", thresholds="fixed:threshold=0.4", drift_options="reaction=reset", labels="a, b")
+    assert s.learning_config() == {"model": "river-br-lr", "thresholds": "fixed:threshold=0.4",
+                                   "drift_options": "reaction=reset", "labels": "a,b"}
+    assert s.replace(drift_monitor=False).learning_config()["drift_options"] is None
 
 
 def test_an_unknown_mode_is_refused_by_name():
@@ -316,8 +365,8 @@ def test_every_topic_schema_is_a_valid_draft_2020_12_object_schema():
 def test_learn_messages_match_their_schema():
     engine = Engine.from_config(EngineConfig(labels=("a",)))
     event = FeatureEvent("e", {"x": 1.0}, ts=1.0)
-    records = [encode_scored(event, engine.prediction(event, now=2.0), 2.0),
-               encode_labels(LabelEvent("e", frozenset({"a"}), ts=3.0), 3.0)]
+    records = [encode_scored(event, engine.prediction(event, now=2.0), 2.0, ("mlc.features", 0, 7)),
+               encode_labels(LabelEvent("e", frozenset({"a"}), ts=3.0), 3.0, ("mlc.labels", 0, 9))]
     schema = load_specs()["learn"].schema
     message = orjson.loads(pack_records(records))
     assert validate(message, schema) == []

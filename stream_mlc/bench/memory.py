@@ -34,13 +34,13 @@ from collections import deque
 
 import numpy as np
 
-from stream_mlc.core.drift import DriftSettings
 from stream_mlc.bootstrap import build_engine
+from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.events import FeatureEvent, LabelEvent
 from stream_mlc.core.join import JoinLimits
-from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.models import available
+from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.io.synthetic import SyntheticConfig, synthetic_records
 
 MIB = 1024 * 1024

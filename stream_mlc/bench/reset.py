@@ -14,8 +14,8 @@ import argparse
 import statistics
 from collections import deque
 
-from stream_mlc.core.drift import DriftSettings
 from stream_mlc.bootstrap import build_engine
+from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import EngineConfig
 from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.io.datasets import open_dataset

@@ -165,8 +165,10 @@ class Dispatch:
     >>> dispatch.handle(Record("f", 0, 0, 1.0, b"e1", b'{"id": "e1", "features": {"x": 1}}'), 1.0, 2.0, out)
     >>> dispatch.handle(Record("l", 0, 0, 1.5, b"e1", b'{"id": "e1", "labels": ["a"]}'), 1.5, 2.0, out)
     >>> dispatch.handle(Record("l", 0, 1, 1.6, b"e2", b'not json'), 1.6, 2.0, out)
-    >>> [send.sink for send in out.sends], dict(out.counts)
-    (['predictions', 'training', 'deadletter'], {'scored': 1, 'labels': 1, 'joined': 1, 'deadlettered': 1, 'deadlettered:l': 1})
+    >>> [send.sink for send in out.sends]
+    ['predictions', 'training', 'deadletter']
+    >>> dict(out.counts)
+    {'scored': 1, 'labels': 1, 'joined': 1, 'deadlettered': 1, 'deadlettered:l': 1}
     """
 
     def __init__(self, engine, kinds: dict[str, int], policy: ErrorPolicy | None = None, emit: bool = True):

@@ -17,12 +17,23 @@ Which attributes are labels
     order, so that ``yeast.arff`` and River's Yeast agree.
 
 Values
-    Numeric features are floats; a nominal feature is encoded as the index of its category in
-    the declaration (``{0,1}`` -> 0.0 / 1.0, like liac-arff's ``encode_nominal=True``; no
-    one-hot); string attributes are skipped (not features); date and relational attributes are
-    refused. A missing value ``?`` leaves its feature out of the row. Dense rows keep their
-    zeros; sparse rows (``{index value, ...}``) hold only their non-zeros (an omitted entry is
-    0; an explicit 0 is dropped too). A label is positive when its value is ``1`` (a nominal
+    Numeric features are floats. A nominal feature with two categories is one 0/1 feature
+    whatever the names of its categories: ``1.0`` for the category that says "true" (``1``,
+    ``yes``, ``y``, ``true``, ``t``, ``on``, ``+``, ``positive``, ``present``, in any case) when
+    exactly one of the two does (``{YES,NO}`` and ``{NO,YES}`` both read ``YES`` as 1.0,
+    ``{1,0}`` reads ``1``), otherwise for the category that is not the first declared (Weka's
+    index: ``{low,high}`` reads ``high`` as 1.0). A sparse row's omitted value is the first
+    declared category, as in Weka (so ``1.0`` in a sparse row of a ``{YES,NO}`` feature).
+    Any other nominal feature is a category: its value is the category's name (a string),
+    which :class:`~stream_mlc.core.features.FeatureEncoder` one-hot encodes as ``name=value``,
+    so that an identifier-like attribute of hundreds of categories is never read as a
+    magnitude. String attributes are text (their values are strings;
+    :attr:`~stream_mlc.io.datasets.Dataset.text_features` names them so that the
+    encoder reads them as free text), or skipped with ``strings="skip"``; date and relational
+    attributes are refused. A missing value ``?`` leaves its feature out of the row. Dense
+    rows keep their zeros; sparse rows (``{index value, ...}``) hold only their non-zeros (an
+    omitted entry is 0, the first declared category of a nominal feature, as in Weka; an
+    explicit 0 is dropped too). A label is positive when its value is ``1`` (a nominal
     label must have two categories; for categories other than ``{0,1}`` the second declared
     one is the positive one, as in Weka and MEKA; a numeric label is positive when non-zero).
     A missing label ``?`` makes the row partially observed: ``observed`` is then every label
@@ -31,7 +42,8 @@ Values
 Parsing
     The header is decoded by liac-arff. Unquoted rows (the common case) are split by a small
     hand-written parser; rows that contain quotes go through liac-arff's own streaming row
-    decoder (``DENSE_GEN``/``LOD_GEN``), fed one line at a time. The hand-written parser is
+    decoder (``DENSE_GEN``/``LOD_GEN``), fed one line at a time. ``%`` starts a comment
+    anywhere outside quotes, as Weka's tokenizer reads it (``@relation 'x: -C 22' %50``). The hand-written parser is
     only a moderate gain: on the nine benchmark files, liac-arff's decoder alone (raw values
     by attribute index, not yet records) takes 1.4-2.4x the time our parser needs to make
     records, and records via liac-arff (``engine="liac"``) take 1.4-2.4x as long end to
@@ -77,6 +89,7 @@ __all__ = [
 
 FEATURE, LABEL, SKIPPED = "feature", "label", "skipped"
 ENGINES = ("fast", "liac")
+STRINGS = ("text", "skip")
 
 _MEKA_C = re.compile(r"(?:^|[\s:'\"])-C\s+(-?\d+)")
 _KEYWORD_SPACE = re.compile(r"^(\s*@[A-Za-z]+)[ \t]+")
@@ -84,6 +97,8 @@ _LIAC_LINE = re.compile(r",? (?:at|in) line -?\d+\.?")
 # float() gives nan/inf for "nan", "inf", "infinity" and overflowing exponents ("1e999"):
 # rows with none of these letters cannot hold a non-finite value, so only the others are checked.
 _MAYBE_NONFINITE = re.compile(r"[nNiIeE]")
+#: A two-valued nominal feature reads 1.0 for the value among these (YES in {YES,NO}), else its second value.
+_TRUE_WORDS = frozenset({"1", "yes", "y", "true", "t", "on", "+", "positive", "present"})
 
 
 class _Malformed(Exception):
@@ -128,6 +143,12 @@ class ArffHeader:
     def label_names(self) -> tuple[str, ...]:
         """Label attribute names, in attribute order."""
         return tuple(self.attributes[i][0] for i in self.label_index)
+
+    @property
+    def string_index(self) -> tuple[int, ...]:
+        """Positions of the string attributes that are not labels (text features), ascending."""
+        labels = set(self.label_index)
+        return tuple(i for i, (_, kind) in enumerate(self.attributes) if i not in labels and kind == "STRING")
 
     @property
     def feature_index(self) -> tuple[int, ...]:
@@ -328,7 +349,7 @@ def read_arff_header(path: str, *, xml: str | None = None, encoding: str = "utf-
     with open_text(path, encoding) as f:
         try:
             for line in f:
-                lines.append(_KEYWORD_SPACE.sub(r"\1 ", line))
+                lines.append(_KEYWORD_SPACE.sub(r"\1 ", strip_comment(line) if "%" in line else line))
                 if line.lstrip()[:5].lower() == "@data":
                     break
             else:
@@ -426,10 +447,56 @@ def _numeric_truth(value: Any) -> bool:
     return number != 0.0
 
 
-def _feature_conversor(kind: Any) -> Callable[[Any], float]:
+def strip_comment(line: str) -> str:
+    """The line without its ``%`` comment; a ``%`` inside quotes is text (Weka's rule).
+
+    >>> strip_comment("@relation 'Slashdot: -C 22 -split-number 1891' %50")
+    "@relation 'Slashdot: -C 22 -split-number 1891' "
+    >>> strip_comment("1,'50% off',x % a comment")
+    "1,'50% off',x "
+    """
+    quote = None
+    escaped = False
+    for position, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "%":
+            return line[:position]
+    return line
+
+
+def _feature_conversor(kind: Any) -> Callable[[Any], float | str]:
+    """raw value -> feature value: a float, or a category's name (raises on an unknown one)."""
     if isinstance(kind, list):
-        return {category: float(index) for index, category in enumerate(kind)}.__getitem__
+        if len(kind) == 2:
+            first_true, second_true = (value.strip().lower() in _TRUE_WORDS for value in kind)
+            one = 0 if first_true and not second_true else 1
+            return {kind[one]: 1.0, kind[1 - one]: 0.0}.__getitem__
+        return {category: category for category in kind}.__getitem__
+    if kind == "STRING":
+        return _text_value
     return float
+
+
+def _text_value(value: str) -> str:
+    if value == "?":
+        raise ValueError(value)  # the fast path then hands the row to the general one
+    return value
+
+
+def _feature_index(header: ArffHeader, strings: str) -> tuple[int, ...]:
+    if strings not in STRINGS:
+        raise ConfigError(f"strings must be one of {STRINGS}, got {strings!r}")
+    if strings == "skip":
+        return header.feature_index
+    return tuple(sorted(header.feature_index + header.string_index))
 
 
 def _getter(index: tuple[int, ...]) -> Callable[[list], tuple]:
@@ -473,7 +540,7 @@ class _LiacRows:
 class _RowDecoder:
     """Turns one data line into (features, positive labels, observed labels or None)."""
 
-    def __init__(self, header: ArffHeader, engine: str):
+    def __init__(self, header: ArffHeader, engine: str, strings: str = "text"):
         self.path = header.path
         self.engine = engine
         attributes = header.attributes
@@ -488,15 +555,22 @@ class _RowDecoder:
             if i in labels:
                 self.kinds.append(LABEL)
                 self.convs.append(_label_truth(header, i))
-            elif kind == "STRING":
+            elif kind == "STRING" and strings == "skip":
                 self.kinds.append(SKIPPED)
                 self.convs.append(str)
             else:
                 self.kinds.append(FEATURE)
                 self.convs.append(_feature_conversor(kind))
         self.slots = list(zip(self.kinds, self.names, self.convs, strict=True))
-        feature_index = header.feature_index
-        self.feature_names = header.feature_names
+        feature_index = _feature_index(header, strings)
+        self.feature_names = tuple(self.names[i] for i in feature_index)
+        # A sparse row's omitted nominal value is its first category (Weka stores index 0):
+        # kept when it is not 0.0 (a category, or a two-valued one whose first value reads 1).
+        self.omitted_values = [
+            (self.names[i], self.convs[i](kind[0]))
+            for i, (_, kind) in enumerate(attributes)
+            if i in feature_index and isinstance(kind, list) and self.convs[i](kind[0]) != 0.0
+        ]
         self.feature_get = _getter(feature_index)
         self.label_get = _getter(header.label_index)
         self.feature_convs = [self.convs[i] for i in feature_index]
@@ -557,7 +631,10 @@ class _RowDecoder:
         body = text[1:-1]
         features: dict[str, float] = {}
         positives: list[str] = []
+        zeros: list[str] = []  # explicit zeros, not omitted values
         if not body.strip():
+            if self.omitted_values:
+                self._fill_omitted(features, ())
             return features, frozenset()
         slots = self.slots
         for item in body.split(","):
@@ -573,7 +650,16 @@ class _RowDecoder:
                 number = conv(value)
                 if number:
                     features[name] = number
+                else:
+                    zeros.append(name)
+        if self.omitted_values:
+            self._fill_omitted(features, zeros)
         return features, frozenset(positives)
+
+    def _fill_omitted(self, features: dict, given: list[str]) -> None:
+        for name, first in self.omitted_values:
+            if name not in features and name not in given:
+                features[name] = first
 
     def _split(self, text: str, sparse: bool, line: int) -> list[tuple[int, str]]:
         """Split a row into (attribute index, raw value), saying precisely what is wrong."""
@@ -608,13 +694,13 @@ class _RowDecoder:
         features: dict[str, float] = {}
         positives: list[str] = []
         missing: list[str] = []
+        missing_features: list[str] = []
         for index, value in items:
             kind, name, conv = self.slots[index]
             if kind is SKIPPED:
                 continue
             if value is None or value == "?" or value == "":
-                if kind is LABEL:
-                    missing.append(name)
+                (missing if kind is LABEL else missing_features).append(name)
                 continue
             try:
                 converted = conv(value)
@@ -624,11 +710,14 @@ class _RowDecoder:
                 if converted:
                     positives.append(name)
                 continue
-            if not math.isfinite(converted):
+            if type(converted) is float and not math.isfinite(converted):
                 raise self.error(line, f"non-finite value {value!r} for feature {name!r}")
             if sparse and converted == 0.0:
+                missing_features.append(name)  # given, as 0: not an omitted value
                 continue
             features[name] = converted
+        if sparse and self.omitted_values:
+            self._fill_omitted(features, missing_features)
         observed = self.all_labels.difference(missing) if missing else None
         return features, frozenset(positives), observed
 
@@ -636,6 +725,8 @@ class _RowDecoder:
         conv = self.convs[index]
         if conv is float or conv is _numeric_truth:
             return "numeric"
+        if conv is _text_value:
+            return "string"
         owner = getattr(conv, "__self__", None)
         if isinstance(owner, dict):
             return "one of {" + ",".join(str(k) for k in owner) + "}"
@@ -643,12 +734,12 @@ class _RowDecoder:
 
     def _check_finite(self, features: dict[str, float], line: int) -> None:
         for name, value in features.items():
-            if not math.isfinite(value):
+            if type(value) is float and not math.isfinite(value):
                 raise self.error(line, f"non-finite value {value!r} for feature {name!r}")
 
 
 def iter_arff_records(
-    header: ArffHeader, *, name: str, engine: str = "fast", encoding: str = "utf-8"
+    header: ArffHeader, *, name: str, engine: str = "fast", encoding: str = "utf-8", strings: str = "text"
 ) -> Iterator[Record]:
     """Stream the rows of a file whose header was read by :func:`read_arff_header`.
 
@@ -670,7 +761,7 @@ def iter_arff_records(
     """
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {ENGINES}, got {engine!r}")
-    decoder = _RowDecoder(header, engine)
+    decoder = _RowDecoder(header, engine, strings)
     path = header.path
     row = 0
     line = header.data_line
@@ -678,7 +769,9 @@ def iter_arff_records(
         try:
             for line, text in enumerate(islice(f, header.data_line, None), start=header.data_line + 1):
                 text = text.strip()
-                if not text or text[0] == "%":
+                if "%" in text:
+                    text = strip_comment(text).strip()
+                if not text:
                     continue
                 features, positives, observed = decoder.decode(text, line)
                 yield Record(f"{name}-{row}", features, positives, observed)
@@ -695,6 +788,7 @@ def open_arff(
     limit: int | None = None,
     engine: str = "fast",
     encoding: str = "utf-8",
+    strings: str = "text",
 ) -> Dataset:
     """Open a MULAN or MEKA ARFF file as a re-iterable stream of records.
 
@@ -715,12 +809,15 @@ def open_arff(
         benchmark files; for cross-checks). Both give the same records.
     encoding
         Text encoding of the file.
+    strings
+        ``"text"`` (default): string attributes are features whose values are their text, and
+        the data set's ``text_features`` names them; ``"skip"``: they are left out.
 
     Returns
     -------
     Dataset
-        ``n_features`` is the number of declared features; ``n_rows`` is ``None`` (unknown
-        without reading the file).
+        ``n_features`` is the number of declared features (string attributes included unless
+        skipped); ``n_rows`` is ``None`` (unknown without reading the file).
 
     Raises
     ------
@@ -747,6 +844,8 @@ def open_arff(
     name = name or dataset_stem(path)
 
     def rows() -> Iterator[Record]:
-        return iter_arff_records(header, name=name, engine=engine, encoding=encoding)
+        return iter_arff_records(header, name=name, engine=engine, encoding=encoding, strings=strings)
 
-    return Dataset(name, header.label_names, len(header.feature_index), None, rows, limit)
+    text_features = tuple(header.attributes[i][0] for i in header.string_index) if strings == "text" else ()
+    n_features = len(_feature_index(header, strings))
+    return Dataset(name, header.label_names, n_features, None, rows, limit, text_features)

@@ -8,6 +8,8 @@ order, re-reading its source on every iteration so that memory stays flat whatev
     ``yeast-0``, ``yeast-1``, ...; the same rows in the same order as MULAN's ``yeast.arff``.
 ``"synthetic"`` or ``"synthetic:k=v,..."``
     a seeded generator (see :mod:`stream_mlc.io.synthetic`).
+``"synthetic-text"`` or ``"synthetic-text:k=v,..."``
+    a seeded stream of raw mixed features: numbers, categories, tags and a text field.
 a path to ``.arff``, ``.arff.gz``, ``.arff.bz2`` (or ``.arff.xz``)
     a MULAN or MEKA file (see :mod:`stream_mlc.io.arff`).
 a path to ``.jsonl`` or ``.jsonl.gz`` (or ``.jsonl.bz2``)
@@ -43,8 +45,11 @@ class Record:
     id
         The event id, unique within the stream (``f"{dataset}-{row}"`` for files without ids).
     features
-        Feature name to finite float. Sparse rows hold only their non-zeros; dense rows hold
-        every feature, zeros included; a missing value (``?``) leaves its feature out.
+        Feature name to raw value, as the wire contract admits it: a finite float, a boolean,
+        a string (a category, or text for the data set's ``text_features``) or a list of
+        strings (tags); :class:`~stream_mlc.core.features.FeatureEncoder` makes them numbers.
+        Sparse rows hold only their non-zeros; dense rows hold every feature, zeros
+        included; a missing value (``?``) leaves its feature out.
     labels
         The positive labels.
     observed
@@ -66,7 +71,7 @@ class Record:
     """
 
     id: str
-    features: dict[str, float]
+    features: dict[str, float | bool | str | list[str]]
     labels: frozenset[str]
     observed: frozenset[str] | None = None
     ts: float | None = None
@@ -111,6 +116,10 @@ class Dataset:
         A callable returning a fresh iterator of records (not part of equality or repr).
     limit
         Stop after this many records (``None``: all).
+    text_features
+        The features whose string values are free text, to be tokenised (ARFF string
+        attributes, the synthetic text stream's ``text`` field); the other strings are
+        categories. Give them to :class:`~stream_mlc.core.features.EncoderConfig`.
     """
 
     name: str
@@ -119,6 +128,7 @@ class Dataset:
     n_rows: int | None
     source: Callable[[], Iterable[Record]] = field(repr=False, compare=False)
     limit: int | None = None
+    text_features: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[Record]:
         rows = iter(self.source())
@@ -196,6 +206,10 @@ def open_dataset(spec: str | os.PathLike, *, xml: str | None = None, limit: int 
         raise ConfigError(f"xml= applies to ARFF files only, not to {spec!r}")
     if lowered == "yeast":
         return yeast(limit=limit)
+    if lowered == "synthetic-text" or lowered.startswith("synthetic-text:"):
+        from stream_mlc.io.synthetic import synthetic_text_dataset
+
+        return synthetic_text_dataset(spec, limit=limit)
     if lowered == "synthetic" or lowered.startswith("synthetic:"):
         from stream_mlc.io.synthetic import synthetic_dataset
 
@@ -214,7 +228,8 @@ def open_dataset(spec: str | os.PathLike, *, xml: str | None = None, limit: int 
             f"{spec}: unknown data file type; expected one of {', '.join(ARFF_SUFFIXES + JSONL_SUFFIXES)}"
         )
     raise DatasetError(
-        f"{spec}: no such data set or file (known: 'yeast', 'synthetic[:k=v,...]', or a path to an ARFF or JSONL file)"
+        f"{spec}: no such data set or file (known: 'yeast', 'synthetic[:k=v,...]', 'synthetic-text[:k=v,...]', "
+        "or a path to an ARFF or JSONL file)"
     )
 
 

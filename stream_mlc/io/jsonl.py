@@ -2,7 +2,8 @@
 
 One JSON object per line (orjson), as on the ``mlc.features`` and ``mlc.labels`` topics:
 
-- a feature event ``{"id": str, "features": {name: number}, "ts": number?}``;
+- a feature event ``{"id": str, "features": {name: value}, "ts": number?}``, a value being a
+  number, a boolean, a string or a list of strings (kept raw, as the service receives them);
 - a label event ``{"id": str, "labels": [names], "observed": [names]?, "ts": number?}``.
 
 A line with ``"features"`` is a feature event, one with ``"labels"`` a label event (a line with

@@ -1,12 +1,18 @@
-"""Create the service's topics from ``topics/`` (kafka-python admin client)."""
+"""Create and check the service's topics from ``topics/`` (kafka-python admin client).
+
+Every call gives up on an unreachable broker after ``connect_timeout_s`` with
+:class:`~stream_mlc.errors.BrokerUnreachable`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from stream_mlc.errors import ConfigError
-from stream_mlc.service.kafka_config import kafka_python_kwargs
+from stream_mlc.service.kafka_config import kafka_python_kwargs, missing_topics, timeout_ms, unreachable
 from stream_mlc.settings import Settings
 from stream_mlc.topics import TopicSpec, load_specs
 
@@ -16,13 +22,22 @@ def planned_topics(settings: Settings) -> list[NewTopic]:
     return [_new_topic(spec, settings) for spec in load_specs().values()]
 
 
+def admin_client(settings: Settings) -> KafkaAdminClient:
+    """A connected admin client; :class:`BrokerUnreachable` if no broker answers in time."""
+    try:
+        return KafkaAdminClient(**kafka_python_kwargs(settings), request_timeout_ms=timeout_ms(settings),
+                                client_id="stream-mlc-admin")
+    except (KafkaError, OSError) as error:
+        raise unreachable(settings, error) from error
+
+
 def create_topics(settings: Settings) -> dict[str, str]:
     """Create every topic that is missing; return ``{name: "created" | "exists"}``.
 
-    An existing topic whose partition count differs from its spec is an error: the
-    label join relies on features and labels being co-partitioned.
+    Idempotent. An existing topic whose partition count differs from its spec is an
+    error: the label join relies on features and labels being co-partitioned.
     """
-    admin = KafkaAdminClient(**kafka_python_kwargs(settings), client_id="stream-mlc-admin")
+    admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
         result = {}
@@ -37,8 +52,27 @@ def create_topics(settings: Settings) -> dict[str, str]:
                 result[topic.name] = "exists"
         _check_partitions(admin, settings, [name for name, what in result.items() if what == "exists"])
         return result
+    except KafkaError as error:
+        raise unreachable(settings, error) from error
     finally:
         admin.close()
+
+
+def require_topics(settings: Settings, short_names: Iterable[str] | None = None) -> None:
+    """Raise :class:`TopicsMissing` naming every topic (all of ``topics/`` by default) that does not exist."""
+    # The inputs first: the error names the first few.
+    short = sorted(short_names or load_specs(), key=lambda name: (name not in ("features", "labels"), name))
+    names = [settings.topic(name) for name in short]
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics())
+    except KafkaError as error:
+        raise unreachable(settings, error) from error
+    finally:
+        admin.close()
+    missing = [name for name in names if name not in existing]
+    if missing:
+        raise missing_topics(settings, missing)
 
 
 def _new_topic(spec: TopicSpec, settings: Settings) -> NewTopic:
@@ -62,6 +96,16 @@ def _check_partitions(admin: KafkaAdminClient, settings: Settings, names: list[s
         return
     wanted = {spec.full_name(settings.topic_prefix): _partitions(spec, settings) for spec in load_specs().values()}
     for description in admin.describe_topics(names):
-        name, have = description["topic"], len(description["partitions"])
+        name, have = topic_name(description), len(description["partitions"])
         if have != wanted[name]:
-            raise ConfigError(f"topic {name} exists with {have} partitions, topics/ says {wanted[name]}")
+            raise ConfigError(f"topic {name} exists with {have} partitions, topics/ says {wanted[name]}; "
+                              "delete it or set --partitions to match")
+
+
+def topic_name(description: dict) -> str:
+    """The topic's name in a ``describe_topics`` entry: kafka-python 3 calls it ``name``, 2.x ``topic``.
+
+    >>> topic_name({"name": "mlc.features"}), topic_name({"topic": "mlc.labels"})
+    ('mlc.features', 'mlc.labels')
+    """
+    return description["name"] if "name" in description else description["topic"]

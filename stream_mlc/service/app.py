@@ -25,6 +25,7 @@ from collections import Counter
 from stream_mlc import bootstrap
 from stream_mlc.core.checkpoint import Checkpoint
 from stream_mlc.core.processor import Outcome, ProcessingError
+from stream_mlc.errors import SECOND_WORKER_EXIT_CODE
 from stream_mlc.service.checkpoints import checkpoint_store
 from stream_mlc.service.prom import ServiceMetrics
 from stream_mlc.service.reader import TopicReader
@@ -36,7 +37,6 @@ from stream_mlc.service.shell import (
     StatusPublisher,
     account,
     after_seek_to_committed,
-    engine_settings,
     make_app,
     producing,
     records,
@@ -47,7 +47,7 @@ from stream_mlc.settings import Settings
 
 log = logging.getLogger(__name__)
 #: A second single-mode worker of one app id exits with this code.
-EXIT_SECOND_WORKER = 73
+EXIT_SECOND_WORKER = SECOND_WORKER_EXIT_CODE
 #: A worker whose status is this recent (and not a final one) is taken to be running.
 RUNNING_WITHIN_S = 10.0
 
@@ -66,7 +66,7 @@ class Service:
         store = checkpoint_store(settings, self.outputs.sender("checkpoints"))
         store_slot(store, slot)
         self.checkpointer = Checkpointer(settings, store, self.outputs, self.processor.checkpoint,
-                                         engine_settings(settings), self.metrics)
+                                         settings.learning_config(), self.metrics)
         self.status_publisher = StatusPublisher(settings, self.outputs, self.status)
         self._processing = asyncio.Lock()
         self._join_counts_seen: Counter[str] = Counter(self.engine.buffer.counts)

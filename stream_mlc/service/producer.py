@@ -7,21 +7,28 @@ from collections.abc import Callable, Iterable
 
 import orjson
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
-from stream_mlc.service.kafka_config import kafka_python_kwargs
+from stream_mlc.errors import ConfigError
+from stream_mlc.service.kafka_config import kafka_python_kwargs, timeout_ms, unreachable
 from stream_mlc.settings import Settings
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
+    """A connected producer; :class:`~stream_mlc.errors.BrokerUnreachable` if no broker answers in time."""
     # Tansu refuses InitProducerId: no idempotent producer, so retries could duplicate;
-    # the service dedupes by event id.
-    return KafkaProducer(
-        **kafka_python_kwargs(settings),
-        acks=1,
-        linger_ms=settings.producer_linger_ms,
-        batch_size=256 * 1024,
-        enable_idempotence=False,
-    )
+    # the service dedupes by event id. A send waits at most the connect timeout for metadata.
+    try:
+        return KafkaProducer(
+            **kafka_python_kwargs(settings),
+            acks=1,
+            linger_ms=settings.producer_linger_ms,
+            batch_size=256 * 1024,
+            enable_idempotence=False,
+            max_block_ms=timeout_ms(settings),
+        )
+    except (KafkaError, OSError) as error:
+        raise unreachable(settings, error) from error
 
 
 def feature_message(record) -> bytes:
@@ -51,7 +58,10 @@ def replay(
     """Send every record's features, and its labels after ``label_delay`` more events.
 
     Returns ``(features sent, labels sent)``; every send is flushed before returning.
+    A broker that stops answering raises :class:`~stream_mlc.errors.BrokerUnreachable`.
     """
+    if label_delay < 0:
+        raise ConfigError(f"the label delay must be >= 0 events, got {label_delay}")
     own = producer is None
     producer = producer or make_producer(settings)
     features_topic, labels_topic = settings.topic("features"), settings.topic("labels")
@@ -72,7 +82,9 @@ def replay(
             producer.send(labels_topic, key=late.id.encode(), value=label_message(late))
             sent_labels += 1
         producer.flush()
+    except KafkaError as error:
+        raise unreachable(settings, error) from error
     finally:
         if own:
-            producer.close()
+            producer.close(timeout=settings.connect_timeout_s)
     return sent_features, sent_labels

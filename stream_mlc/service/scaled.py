@@ -42,6 +42,7 @@ from stream_mlc.core.processor import ProcessingError
 from stream_mlc.core.roles import LearnTopicProcessor
 from stream_mlc.core.snapshot import dumps as dump_snapshot
 from stream_mlc.core.snapshot import loads as load_snapshot
+from stream_mlc.errors import CHECKPOINT_UNREADABLE_EXIT_CODE, CheckpointMismatch
 from stream_mlc.service.app import count_join_changes
 from stream_mlc.service.checkpoints import TopicStore, checkpoint_store, stored_from
 from stream_mlc.service.prom import ServiceMetrics
@@ -52,13 +53,13 @@ from stream_mlc.service.shell import (
     StatusPublisher,
     account,
     after_seek_to_committed,
-    engine_settings,
     make_app,
     producing,
     records,
     stop_now,
     worker_status,
 )
+from stream_mlc.service.worker import check_checkpoint_config
 from stream_mlc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ log = logging.getLogger(__name__)
 #: group rebalances (Faust waits for it before revoking; the rebalance timeout is 5 s).
 LEARN_TAKE = 4
 #: The newest checkpoint exists but cannot be read: starting from scratch would overwrite it.
-EXIT_CHECKPOINT_UNREADABLE = 71
+EXIT_CHECKPOINT_UNREADABLE = CHECKPOINT_UNREADABLE_EXIT_CODE
 
 
 class ScoringRole:
@@ -162,7 +163,7 @@ class LearningRole:
                 return
             processor = bootstrap.learner(self.settings, await self._restore())
             self.checkpointer = Checkpointer(self.settings, self.checkpoints, self.outputs, processor.checkpoint,
-                                             engine_settings(self.settings), self.metrics)
+                                             self.settings.learning_config(), self.metrics)
             self._join_counts_seen = Counter(processor.engine.buffer.counts)
             self.processor = processor
             log.warning("learning from %s[%d]@%d: %d examples learned so far", *self.lane, processor.processed,
@@ -173,13 +174,21 @@ class LearningRole:
         """The newest checkpoint, or None on a first start; a checkpoint that cannot be read stops the worker."""
         try:
             stored = await self.checkpoints.load()
-            return None if stored is None else loads(stored.data)
+            checkpoint = None if stored is None else loads(stored.data)
         except Exception as error:
             log.critical("the newest checkpoint of %s cannot be loaded (%s: %s); refusing to learn from scratch "
                          "over it: fix or delete it (stream-mlc worker --fresh starts over)", self.settings.app_id,
                          type(error).__name__, error)
             logging.shutdown()
             os._exit(EXIT_CHECKPOINT_UNREADABLE)
+        if checkpoint is not None:
+            try:  # the worker checked at its start; the settings may differ from a newer learner's
+                check_checkpoint_config(self.settings, checkpoint.config)
+            except CheckpointMismatch as error:
+                log.critical("%s", error)
+                logging.shutdown()
+                os._exit(CheckpointMismatch.exit_code)
+        return checkpoint
 
     async def handle(self, events) -> None:
         async with self.lock:

@@ -31,6 +31,7 @@ import orjson
 
 from stream_mlc.core.checkpoint import Checkpoint, dumps
 from stream_mlc.core.processor import Outcome, Record
+from stream_mlc.errors import STOPPED_UNCOMMITTED_EXIT_CODE
 from stream_mlc.service.checkpoints import CheckpointStore
 from stream_mlc.service.kafka_config import faust_broker_kwargs
 from stream_mlc.service.prom import ServiceMetrics
@@ -40,8 +41,8 @@ from stream_mlc.topics import load_specs
 log = logging.getLogger(__name__)
 
 #: A send was not delivered, or the error policy stopped the worker: nothing past it is
-#: committed; a restart resumes from the last checkpoint (sysexits' EX_TEMPFAIL).
-EXIT_UNDELIVERED = 75
+#: committed; a restart resumes from the last checkpoint.
+EXIT_UNDELIVERED = STOPPED_UNCOMMITTED_EXIT_CODE
 #: This process, in every status record it publishes: tells two workers of one app id apart.
 INSTANCE = uuid.uuid4().hex
 STARTED = time.time()
@@ -189,19 +190,13 @@ class StatusPublisher:
         await self.outputs.send("status", str(status["worker"]).encode(), orjson.dumps(status))
 
 
-def engine_settings(settings: Settings) -> dict:
-    """What a checkpoint records of the settings its engine was built from."""
-    return {"model": settings.model, "thresholds": settings.thresholds,
-            "drift_options": settings.drift_options if settings.drift_monitor else None,
-            "labels": settings.labels}
-
-
 def worker_status(settings: Settings, counts: dict, mode: str) -> dict:
     """The part of a status record every worker has."""
     from stream_mlc import __version__
 
     return {"worker": settings.worker_id, "ts": time.time(), "mode": mode, "version": __version__,
-            "instance": INSTANCE, "pid": os.getpid(), "started": STARTED, "config": engine_settings(settings), "counts": counts}
+            "instance": INSTANCE, "pid": os.getpid(), "started": STARTED, "config": settings.learning_config(),
+            "counts": counts}
 
 
 def records(events) -> list[Record]:
