@@ -10,6 +10,7 @@ from __future__ import annotations
 from stream_mlc.core.checkpoint import Checkpoint
 from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import Engine, EngineConfig
+from stream_mlc.core.features import EncoderConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.models import parse_spec
 from stream_mlc.core.processor import FEATURES, LABELS, Dispatch, ErrorPolicy, Limits, OnError, dead_letter_and_go_on
@@ -33,7 +34,15 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_features=settings.max_features,
         labels=settings.label_names,
         join=JoinLimits(settings.join_max_age_s, settings.join_max_entries),
+        features=encoder_config(settings),
     )
+
+
+def encoder_config(settings: Settings) -> EncoderConfig:
+    """The feature encoder's config (raises ConfigError on a bad hash width or mode)."""
+    return EncoderConfig.from_text(settings.text_features, hash_bits=settings.hash_bits,
+                                   max_exact=settings.max_exact_values, standardize=settings.standardize,
+                                   cache_size=settings.feature_cache_size, max_names=settings.max_features)
 
 
 def new_engine(settings: Settings) -> Engine:
@@ -74,7 +83,7 @@ def single_processor(settings: Settings, checkpoint: Checkpoint | None = None,
     }
     clock = float("-inf") if checkpoint is None else checkpoint.clock
     return EventTimeProcessor(dispatch(settings, engine, on_error), idle_s=settings.align_idle_s,
-                              hold_s=getattr(settings, "align_hold_labels_s", 1.0), processed=processed, clock=clock)
+                              hold_s=settings.align_hold_labels_s, processed=processed, clock=clock)
 
 
 def scorer(settings: Settings, snapshot=None, on_error: OnError = dead_letter_and_go_on) -> Scorer:

@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label-delay", type=_non_negative_int, default=0,
                           help="labels arrive this many events after their features")
     evaluate.add_argument("--window", type=_positive_int, default=1000, help="events in the windowed metrics")
+    evaluate.add_argument("--text-features", help="comma-separated feature fields of free text "
+                          "(default: the data set's, e.g. an ARFF file's string attributes)")
     evaluate.add_argument("--limit", type=_positive_int, help="evaluate at most this many events (default: all)")
     evaluate.add_argument("--json", dest="json_out", help="write the results as JSON to this file")
     evaluate.add_argument("--plot", help="draw micro-F1, macro-F1 and Hamming loss over the stream to this PNG")

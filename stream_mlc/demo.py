@@ -52,6 +52,7 @@ def run_demo(dataset: str = "yeast", label_delay: int = 200, model: str | None =
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         settings = Settings.from_env(
             broker=broker.bootstrap, web_port=free_port(), model=model, labels=",".join(data.label_names),
+            text_features=",".join(getattr(data, "text_features", ())) or None,
             metrics_port=_metrics_port(metrics_port),
         )
         require_free_port(settings.metrics_host, settings.metrics_port, METRICS_PORT_FIX, "metrics port")

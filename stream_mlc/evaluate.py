@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from stream_mlc.bootstrap import build_engine
 from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import EngineConfig
+from stream_mlc.core.features import EncoderConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
@@ -50,6 +51,7 @@ def prequential(
     window: int = 1000,
     curve_every: int = 0,
     progress=None,
+    text_features: tuple[str, ...] | None = None,
 ) -> EvalResult:
     """Run ``model`` over ``records`` test-then-train, labels ``label_delay`` events late.
 
@@ -60,12 +62,16 @@ def prequential(
     if it has them (as a worker started with the same ``labels`` setting would know them).
     ``thresholds`` is a spec for :func:`~stream_mlc.core.thresholds.make_thresholds`;
     ``drift`` monitors drift as the worker would (off by default: it does not change the
-    predictions unless its reaction is "reset").
+    predictions unless its reaction is "reset"). ``text_features`` names the free-text
+    fields (default: the data set's ``text_features``, e.g. an ARFF file's string attributes).
     """
     if labels is None:
         labels = tuple(getattr(records, "label_names", ()))
+    if text_features is None:
+        text_features = tuple(getattr(records, "text_features", ()))
     config = EngineConfig(model=model, thresholds=thresholds, metrics_window=window, labels=tuple(labels),
-                          join=JoinLimits(max_age_s=None, max_entries=None), drift=drift)
+                          join=JoinLimits(max_age_s=None, max_entries=None), drift=drift,
+                          features=EncoderConfig(text_features=tuple(text_features)))
     engine = build_engine(config)
     run = _Run(Dispatch(engine, {}, emit=False), curve_every)
     waiting: deque = deque()

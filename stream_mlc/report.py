@@ -28,7 +28,8 @@ def run_evaluate(args) -> int:
         with tqdm(total=data.n_rows, desc=model, unit="ev", disable=None, leave=False) as bar:
             results.append(
                 prequential(data, model, label_delay=args.label_delay, window=args.window,
-                            thresholds=args.thresholds, curve_every=curve_every, progress=bar.update)
+                            thresholds=args.thresholds, curve_every=curve_every, progress=bar.update,
+                            text_features=_names(args.text_features))
             )
     print(format_table(data.name, results))
     if args.json_out:
@@ -52,6 +53,11 @@ def check_outputs(args) -> None:
             raise ConfigError(f"{option} {path} is a directory; give a file name")
         if not os.access(directory, os.W_OK):
             raise ConfigError(f"{option} {path}: directory {directory} is not writable")
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """Comma-separated names, or None (the data set's default) when not given."""
+    return None if text is None else tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def format_table(name: str, results: list[EvalResult]) -> str:

@@ -82,7 +82,13 @@ class Settings:
     metrics_port: int = _setting(9464, "port of /metrics and the live page (0: off)", "port")
     metrics_max_labels: int = _setting(50, "per-label series exported: the labels with the most support",
                                        "non-negative")
-    text_features: str = _setting("", "comma-separated feature fields holding text (hashed into token features)")
+    text_features: str = _setting("", "comma-separated feature fields of free text (tokenised, TF-IDF); "
+                                      "other strings are categories (README: Features)")
+    max_exact_values: int = _setting(1024, "a categorical, tag or text field names this many values exactly, "
+                                           "then hashes the others", "non-negative")
+    hash_bits: int = _setting(14, "hashed names per categorical, tag or text field: 2**hash_bits (1..24)", "positive")
+    standardize: str = _setting("off", "online standardisation of numbers: off, scale (x/std) or center")
+    feature_cache_size: int = _setting(4096, "distinct texts whose tokens are cached", "non-negative")
     rules: str = _setting("", "JSON file of label rules for the decision policy (empty: none)")
     group_by: str = _setting("", "report quality per value of this event field, and the gaps (empty: off)")
     registered_labels_only: bool = _setting(False, "refuse label events that name a label the registry lacks")

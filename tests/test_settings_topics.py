@@ -440,9 +440,12 @@ def test_input_messages_the_decoders_accept_validate_against_their_schemas():
     specs = load_specs()
     features = {"id": "e1", "features": {"a": 1, "b": -2.5}, "ts": 1700000000.25}
     labels = {"id": "e1", "labels": ["x"], "observed": ["x", "y"], "ts": 1700000001}
+    mixed = {"id": "e2", "features": {"n": 1, "c": "FR", "t": ["a", "b"], "b": True, "text": "a title"}}
     decode_features(b"e1", orjson.dumps(features))
+    decode_features(b"e2", orjson.dumps(mixed))
     decode_labels(b"e1", orjson.dumps(labels))
     assert validate(features, specs["features"].schema) == []
+    assert validate(mixed, specs["features"].schema) == []
     assert validate(labels, specs["labels"].schema) == []
     # And messages the decoders refuse for a missing field are refused by the schemas too.
     assert validate({"id": "e1"}, specs["features"].schema) == ["$: missing 'features'"]

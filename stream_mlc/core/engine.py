@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from stream_mlc.core.alerts import Alert
 from stream_mlc.core.drift import DriftMonitor, DriftSettings
 from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Prediction
+from stream_mlc.core.features import EncoderConfig, FeatureEncoder
 from stream_mlc.core.join import JoinBuffer, JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model, reset_label
@@ -48,6 +49,8 @@ class EngineConfig:
     join: JoinLimits = field(default_factory=JoinLimits)
     #: Drift monitoring (None: off).
     drift: DriftSettings | None = field(default_factory=DriftSettings)
+    #: How raw feature values (categories, tags, text) become numbers.
+    features: EncoderConfig = field(default_factory=EncoderConfig)
 
 
 class Engine:
@@ -101,6 +104,7 @@ class Engine:
         max_features: int = 100_000,
         labels=(),
         monitor=None,
+        encoder: FeatureEncoder | None = None,
     ):
         self.model = model
         self.thresholds = thresholds or FixedThresholds()
@@ -115,6 +119,8 @@ class Engine:
         self._reserved: set[str] = set()
         self.learned = 0
         self.monitor: DriftMonitor | None = monitor
+        #: Raw values to numbers; its statistics learn as events are scored (checkpointed with the engine).
+        self.encoder = encoder if encoder is not None else FeatureEncoder()
         self.alerts: list[tuple[Alert, int]] = []
         for name in labels:  # declared order, not sorted
             self._admit(name)
@@ -130,26 +136,37 @@ class Engine:
             max_features=config.max_features,
             labels=config.labels,
             monitor=DriftMonitor(config.drift) if config.drift is not None else None,
+            encoder=FeatureEncoder(config.features),
         )
 
     # -- scoring ---------------------------------------------------------------------------
-    def predict(self, features: dict[str, float]) -> dict[str, float]:
-        """Probability of every known label for one event."""
-        return self.prediction(FeatureEvent("", features), None).scores
+    def predict(self, features: dict) -> dict[str, float]:
+        """Probability of every known label for one event of raw features (nothing is learned)."""
+        return self.prediction(FeatureEvent("", self.encoder.transform_one(features)), None).scores
 
     def prediction(self, event: FeatureEvent, now: float | None) -> Prediction:
         thresholds = {label: self.thresholds.get(label) for label in self.labels}
         return predict(self.model, self.labels, thresholds, event, self.learned, now)
 
     def score(self, event: FeatureEvent, now: float) -> tuple[Prediction, JoinedExample | None]:
-        """Predict one event and keep it for its labels; return the example if they already came."""
+        """Encode one event, predict it and keep it for its labels; return the example if they already came.
+
+        The event is encoded once, with the encoder's statistics before it, which then learn it
+        (they need no labels); the join buffer keeps the encoded vector, which ``learn`` uses.
+        """
+        event = self.encode(event)
         self._check_feature_budget(event.features)
         return self._keep(event, self.prediction(event, now), now)
 
     def record(self, event: FeatureEvent, prediction: Prediction, now: float) -> JoinedExample | None:
-        """Keep an event a scorer predicted (scaled mode); return the example if its labels came."""
+        """Keep an event a scorer predicted (scaled mode, raw features); return the example if its labels came."""
+        event = self.encode(event)
         self._check_feature_budget(event.features)
         return self._keep(event, prediction, now)[1]
+
+    def encode(self, event: FeatureEvent) -> FeatureEvent:
+        """The event with its raw features encoded (and learned into the encoder's statistics)."""
+        return FeatureEvent(event.id, self.encoder.encode_one(event.features), event.ts)
 
     def _keep(self, event: FeatureEvent, prediction: Prediction, now: float):
         duplicates = self.buffer.counts["duplicate_features"]
@@ -163,7 +180,7 @@ class Engine:
     def snapshot(self) -> ModelSnapshot:
         """What a scorer needs to predict as this engine does now (pickle it before learning on)."""
         labels = tuple(self.labels)
-        return ModelSnapshot(self.model, labels, self.thresholds.snapshot(labels), self.learned)
+        return ModelSnapshot(self.model, labels, self.thresholds.snapshot(labels), self.learned, self.encoder)
 
     # -- joining and learning ------------------------------------------------------------------
     def join(self, event: LabelEvent, now: float) -> JoinedExample | None:
@@ -212,6 +229,7 @@ class Engine:
             "join": dict(self.buffer.counts),
             "metrics": report,
             "drift": self.monitor.snapshot() if self.monitor is not None else {},
+            "features": {"cache": self.encoder.cache_stats(), "encoded": self.encoder.learned},
         }
 
     def _check_feature_budget(self, features: dict[str, float]) -> None:

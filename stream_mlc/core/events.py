@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class FeatureEvent:
-    """One event to classify: ``features`` maps feature names to finite floats."""
+    """One event to classify: ``features`` maps feature names to raw values (finite numbers,
+    booleans, categories, lists of tags, text; see :mod:`stream_mlc.core.features`), or, once
+    the engine has encoded it, to finite floats."""
 
     id: str
-    features: dict[str, float]
+    features: dict[str, float | bool | str | list[str]]
     ts: float | None = None
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from stream_mlc.core.checkpoint import seal, unseal
 from stream_mlc.core.events import FeatureEvent, Prediction
+from stream_mlc.core.features import FeatureEncoder
 
 MAGIC = b"SMLC-SNAP"
 
@@ -46,15 +47,24 @@ class ModelSnapshot:
     labels: tuple[str, ...]
     thresholds: Mapping[str, float]
     version: int
+    #: The learner's feature encoder at this version: scorers encode raw events as it does.
+    encoder: FeatureEncoder | None = None
+
+    def encoded(self, event: FeatureEvent) -> FeatureEvent:
+        """The event with its raw features encoded by the snapshot's encoder (which learns nothing)."""
+        if self.encoder is None:
+            return event
+        return FeatureEvent(event.id, self.encoder.transform_one(event.features), event.ts)
 
     def prediction(self, event: FeatureEvent, now: float | None) -> Prediction:
-        return predict(self.model, self.labels, self.thresholds, event, self.version, now)
+        return predict(self.model, self.labels, self.thresholds, self.encoded(event), self.version, now)
 
     def predictions(self, events: Sequence[FeatureEvent], now: float | None) -> list[Prediction]:
         """Score a batch at once where the model has a batch path; equal to one by one (to 1e-12)."""
         batch = getattr(self.model, "predict_proba_batch", None)
         if batch is None or len(events) < 2:
             return [self.prediction(event, now) for event in events]
+        events = [self.encoded(event) for event in events]
         model_labels, proba = batch([event.features for event in events])
         column = {label: i for i, label in enumerate(model_labels)}
         thresholds = {label: self.thresholds[label] for label in self.labels}

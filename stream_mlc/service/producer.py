@@ -1,7 +1,16 @@
-"""Post a data set to the service's input topics, with labels a fixed number of events late."""
+"""Post a data set to the service's input topics, with labels a fixed number of events late.
+
+Event times are the Kafka timestamps, stamped here in replay order and at least one
+millisecond apart: a label event carries the timestamp of the feature event sent just before
+it, and the worker orders features before labels at equal times. The worker then processes
+the replay exactly in the order of ``stream-mlc evaluate`` with the same label delay, however
+fast it is posted. (With the producer's own clock, the events of one millisecond would tie,
+and every label of that millisecond would be learned after all its feature events.)
+"""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -67,19 +76,21 @@ def replay(
     features_topic, labels_topic = settings.topic("features"), settings.topic("labels")
     waiting: deque = deque()
     sent_features = sent_labels = 0
+    clock = EventClock()
     try:
         for record in records:
-            producer.send(features_topic, key=record.id.encode(), value=feature_message(record))
+            now = clock.tick()
+            producer.send(features_topic, key=record.id.encode(), value=feature_message(record), timestamp_ms=now)
             sent_features += 1
             waiting.append(record)
             while len(waiting) > label_delay:
                 late = waiting.popleft()
-                producer.send(labels_topic, key=late.id.encode(), value=label_message(late))
+                producer.send(labels_topic, key=late.id.encode(), value=label_message(late), timestamp_ms=now)
                 sent_labels += 1
             if progress is not None:
                 progress(1)
         for late in waiting:
-            producer.send(labels_topic, key=late.id.encode(), value=label_message(late))
+            producer.send(labels_topic, key=late.id.encode(), value=label_message(late), timestamp_ms=clock.tick())
             sent_labels += 1
         producer.flush()
     except KafkaError as error:
@@ -88,3 +99,20 @@ def replay(
         if own:
             producer.close(timeout=settings.connect_timeout_s)
     return sent_features, sent_labels
+
+
+class EventClock:
+    """Millisecond timestamps from the wall clock, strictly increasing (ahead of it when posting fast).
+
+    >>> clock = EventClock()
+    >>> first, second = clock.tick(), clock.tick()
+    >>> second > first
+    True
+    """
+
+    def __init__(self):
+        self.last = 0
+
+    def tick(self) -> int:
+        self.last = max(int(time.time() * 1000), self.last + 1)
+        return self.last

@@ -58,7 +58,8 @@ class ServiceMetrics:
         self.label_delay = Histogram("stream_mlc_label_delay_seconds",
                                      "From a feature event to its labels (event timestamps)",
                                      buckets=DELAY_BUCKETS, registry=r)
-        self.pending = Gauge("stream_mlc_pending_joins", "Entries waiting in the join buffer", registry=r)
+        self.pending = Gauge("stream_mlc_pending_joins", "Events waiting for their labels, and labels waiting "
+                             "for their event (joined events are not counted)", registry=r)
         self.model_version = Gauge("stream_mlc_model_version", "Examples the model has learned", registry=r)
         self.quality = Gauge("stream_mlc_quality", "Prequential quality of the joined predictions",
                              ["metric", "scope"], registry=r)
@@ -71,6 +72,8 @@ class ServiceMetrics:
         self.feature_psi = Gauge("stream_mlc_feature_psi", "PSI of the most drifting features at the last window",
                                  ["feature"], registry=r)
         self.active_alerts = Gauge("stream_mlc_active_alerts", "Drift alerts not recovered yet", registry=r)
+        self.feature_cache = Gauge("stream_mlc_feature_cache", "The feature encoder's text cache: hits, misses, "
+                                   "entries and hit rate", ["stat"], registry=r)
         self.history = PageHistory(max_points=history_points, max_alerts=alerts_kept)
         self.info = {"worker_version": __version__, **(info or {})}
         self._previous = self._counts(time.monotonic())
@@ -105,6 +108,9 @@ class ServiceMetrics:
         _replace(self.label_error, {label: errors[label] for label in top if label in errors})
         _replace(self.feature_psi, drift.get("feature_psi", {}))
         self.active_alerts.set(drift.get("active", 0))
+        cache = (status.get("features") or {}).get("cache")
+        for stat in ("hits", "misses", "size", "hit_rate") if cache else ():
+            self.feature_cache.labels(stat).set(cache[stat])
         self._record(status, top, time.time() if now is None else now)
 
     def record_alert(self, kind: str, subject: str, message: str, model_version: int, ts: float) -> None:
