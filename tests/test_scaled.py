@@ -178,7 +178,7 @@ def test_a_learner_that_cannot_read_the_checkpoint_stops_rather_than_start_from_
     producer.close()
     worker = start_worker(settings)
     assert worker.process.wait(timeout=90) == EXIT_CHECKPOINT_UNREADABLE, f"see {worker.log_path}"
-    assert "refusing to learn from scratch" in worker.log_path.read_text()
+    assert "refuses to learn from scratch" in worker.log_path.read_text()
     assert asyncio.run(snapshot_versions(settings)) == []  # no version-0 model reached the scorers
 
 

@@ -11,9 +11,11 @@ import pytest
 from kafka import KafkaProducer
 
 from stream_mlc.core.engine import Engine, EngineConfig
+from stream_mlc.errors import SECOND_WORKER_EXIT_CODE
 from stream_mlc.core.events import FeatureEvent, JoinedExample
 from stream_mlc.evaluate import prequential
 from stream_mlc.io.datasets import open_dataset
+from stream_mlc.service.broker import free_port
 from stream_mlc.service.producer import replay
 from stream_mlc.service.reader import TopicReader, wait_until
 from stream_mlc.wire import decode_joined
@@ -185,8 +187,8 @@ def test_a_second_single_mode_worker_of_one_app_id_leaves_and_the_first_goes_on(
     first = start_worker(service_settings)
     replay(yeast[:50], service_settings, label_delay=5)
     wait_for(service_settings, 50, 50, first)
-    second = start_worker(service_settings)
-    assert second.process.wait(timeout=90) == 73, f"see {second.log_path}"
+    second = start_worker(service_settings.replace(metrics_port=free_port()))
+    assert second.process.wait(timeout=90) == SECOND_WORKER_EXIT_CODE, f"see {second.log_path}"
     assert "another single-mode worker" in second.log_path.read_text()
     replay(yeast[50:80], service_settings, label_delay=5)
     wait_for(service_settings, 80, 80, first)  # the first still holds every partition and learns

@@ -21,7 +21,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from stream_mlc.errors import StreamMlcError
+from stream_mlc.errors import CHECKPOINT_UNREADABLE_EXIT_CODE, StreamMlcError
 
 MAGIC = b"SMLC-CKPT"
 SCHEMA_VERSION = 1
@@ -30,6 +30,8 @@ _HEADER = struct.Struct(f">{len(MAGIC)}sH32s")
 
 class CheckpointError(StreamMlcError):
     """A checkpoint cannot be trusted or read: wrong magic, schema version or checksum."""
+
+    exit_code = CHECKPOINT_UNREADABLE_EXIT_CODE
 
 
 @dataclass

@@ -75,6 +75,11 @@ def require_topics(settings: Settings, short_names: Iterable[str] | None = None)
         raise missing_topics(settings, missing)
 
 
+def input_partitions(settings: Settings) -> int:
+    """How many partitions each input topic has (the features and labels topics are co-partitioned)."""
+    return _partitions(load_specs()["features"], settings)
+
+
 def _new_topic(spec: TopicSpec, settings: Settings) -> NewTopic:
     return NewTopic(
         name=spec.full_name(settings.topic_prefix),

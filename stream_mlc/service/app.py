@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import Counter
 
 from stream_mlc import bootstrap
 from stream_mlc.core.checkpoint import Checkpoint
 from stream_mlc.core.processor import Outcome, ProcessingError
-from stream_mlc.errors import SECOND_WORKER_EXIT_CODE
+from stream_mlc.service.admin import input_partitions
 from stream_mlc.service.checkpoints import checkpoint_store
+from stream_mlc.service.guard import SingleWorkerGuard
 from stream_mlc.service.prom import ServiceMetrics
-from stream_mlc.service.reader import TopicReader
 from stream_mlc.service.shell import (
-    INSTANCE,
-    STARTED,
     Checkpointer,
     Outputs,
     StatusPublisher,
@@ -46,10 +43,6 @@ from stream_mlc.service.shell import (
 from stream_mlc.settings import Settings
 
 log = logging.getLogger(__name__)
-#: A second single-mode worker of one app id exits with this code.
-EXIT_SECOND_WORKER = SECOND_WORKER_EXIT_CODE
-#: A worker whose status is this recent (and not a final one) is taken to be running.
-RUNNING_WITHIN_S = 10.0
 
 
 class Service:
@@ -69,6 +62,8 @@ class Service:
                                          settings.learning_config(), self.metrics)
         self.status_publisher = StatusPublisher(settings, self.outputs, self.status)
         self._processing = asyncio.Lock()
+        self.guard = SingleWorkerGuard(settings)
+        self.partitions = input_partitions(settings)
         self._join_counts_seen: Counter[str] = Counter(self.engine.buffer.counts)
         self._wire()
 
@@ -108,6 +103,8 @@ class Service:
 
     async def release(self) -> None:
         """Process what the aligner lets go, in event-time order, one caller at a time."""
+        if not self.guard.clear.is_set():
+            return  # maybe a second worker: nothing is processed until that is settled
         async with self._processing:
             try:
                 outcome = self.processor.release(time.monotonic(), self._behind(), time.time())
@@ -149,13 +146,12 @@ class Service:
 
         after_seek_to_committed(app.consumer, resume)
         if self._holds_part_of_the_inputs():
-            asyncio.ensure_future(refuse_if_second(self.settings))
+            self.guard.check()
 
     def _holds_part_of_the_inputs(self) -> bool:
         """Whether the group gave this worker only some input partitions: another member joined."""
-        consumer = self.app.consumer
-        assigned = Counter(tp.topic for tp in consumer.assignment())
-        return any((consumer.topic_partitions(topic) or 0) > assigned[topic] for topic in self.processor.dispatch.kinds)
+        assigned = Counter(tp.topic for tp in self.app.consumer.assignment())
+        return any(assigned[topic] < self.partitions for topic in self.processor.dispatch.kinds)
 
     async def _on_shutdown(self, app, **_) -> None:
         if not producing(app):
@@ -175,25 +171,6 @@ class Service:
         counts = {**self.counts, "checkpoints": self.checkpointer.written,
                   **{f"join_{k}": v for k, v in status.pop("join").items()}}
         return {**worker_status(self.settings, counts, "single"), **status}
-
-
-async def refuse_if_second(settings: Settings) -> None:
-    """Exit if another single-mode worker of this app id started first and is running.
-
-    Single mode is one worker per app id: two would split the partitions, and each would
-    learn only its share, out of event-time order. The one that started later leaves.
-    """
-    async with TopicReader(settings, "status") as reader:
-        records = [record for _, _, record in await reader.read_to_end()]
-    for other in records:
-        if (other.get("instance") not in (None, INSTANCE) and other.get("mode") == "single"
-                and other.get("started", STARTED) < STARTED and not other.get("stopped")
-                and time.time() - other.get("ts", 0.0) < RUNNING_WITHIN_S):
-            log.critical("another single-mode worker of app id %s is running (%s, pid %s): single mode runs one "
-                         "worker per app id; stop it, give this one another --app-id, or run both with --mode scaled",
-                         settings.app_id, other.get("worker"), other.get("pid"))
-            logging.shutdown()
-            os._exit(EXIT_SECOND_WORKER)
 
 
 def count_join_changes(metrics: ServiceMetrics, join_counts: dict, seen: Counter) -> None:

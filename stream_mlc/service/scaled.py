@@ -176,9 +176,9 @@ class LearningRole:
             stored = await self.checkpoints.load()
             checkpoint = None if stored is None else loads(stored.data)
         except Exception as error:
-            log.critical("the newest checkpoint of %s cannot be loaded (%s: %s); refusing to learn from scratch "
-                         "over it: fix or delete it (stream-mlc worker --fresh starts over)", self.settings.app_id,
-                         type(error).__name__, error)
+            log.critical("the newest checkpoint of %s cannot be loaded (%s: %s); the worker refuses to learn "
+                         "from scratch over it: restore it, or start a new group under another --app-id",
+                         self.settings.app_id, type(error).__name__, error)
             logging.shutdown()
             os._exit(EXIT_CHECKPOINT_UNREADABLE)
         if checkpoint is not None:

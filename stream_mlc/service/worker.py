@@ -101,7 +101,12 @@ def restore(settings: Settings, fresh: bool = False):
     if fresh:
         log.warning("--fresh: not restoring the checkpoint of %s; the model starts over", settings.app_id)
         return None, stored.slot
-    checkpoint = loads(stored.data)
+    try:
+        checkpoint = loads(stored.data)
+    except CheckpointError as error:
+        raise CheckpointError(f"the newest checkpoint of app {settings.app_id!r} cannot be read ({error}); the "
+                              "worker refuses to learn from scratch over it: restore it, or start over with "
+                              "--fresh (single mode) or under another --app-id") from error
     check_checkpoint_config(settings, getattr(checkpoint, "config", None))
     return checkpoint, stored.slot
 
