@@ -7,15 +7,18 @@ own settings. Nothing here talks to Kafka.
 
 from __future__ import annotations
 
+from stream_mlc.core.active import parse_budget_option
 from stream_mlc.core.checkpoint import Checkpoint
 from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.features import EncoderConfig
+from stream_mlc.core.governance import GovernanceConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.models import parse_spec
 from stream_mlc.core.processor import FEATURES, LABELS, Dispatch, ErrorPolicy, Limits, OnError, dead_letter_and_go_on
 from stream_mlc.core.roles import EventTimeProcessor, LearnTopicProcessor, Scorer
 from stream_mlc.errors import ConfigError
+from stream_mlc.rules_io import costs_path, load_costs, load_rules
 from stream_mlc.settings import Settings
 
 
@@ -28,13 +31,48 @@ def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(
         drift=drift_settings(settings),
         thresholds=settings.thresholds,
-        model=settings.model,
+        model=model_spec(settings),
         metrics_window=settings.metrics_window,
         max_labels=settings.max_labels,
         max_features=settings.max_features,
         labels=settings.label_names,
         join=JoinLimits(settings.join_max_age_s, settings.join_max_entries),
         features=encoder_config(settings),
+        calibration=settings.calibration,
+        rules=load_rules(settings.rules) if settings.rules else None,
+        costs=load_costs(costs) if (costs := costs_path(settings.thresholds)) else None,
+        explain=settings.explain,
+        audit_step=settings.audit_step,
+        governance=governance_config(settings),
+    )
+
+
+def model_spec(settings: Settings) -> str:
+    """The model, or with challengers a portfolio of it and them (the model serves until one wins).
+
+    >>> model_spec(Settings(model="native-mlc", challengers="neural|chains"))
+    'portfolio:members=native-mlc|neural|chains'
+    """
+    if not settings.challengers.strip():
+        return settings.model
+    return f"portfolio:members={settings.model}|{settings.challengers.strip()}"
+
+
+def governance_config(settings: Settings) -> GovernanceConfig:
+    # Parsed here so that a bad budget is a one-line ConfigError at the start.
+    _, strategy = parse_budget_option(settings.label_budget) if settings.label_budget else (None, "uncertainty")
+    return GovernanceConfig(
+        label_budget=settings.label_budget.partition(":")[0],
+        label_strategy=strategy,
+        annotation_rule=settings.annotation_rule,
+        annotation_wait_for=settings.annotation_wait_for,
+        annotation_deadline_s=settings.annotation_deadline_s,
+        registered_labels_only=settings.registered_labels_only,
+        registry_principals=tuple(p.strip() for p in settings.registry_principals.split(",") if p.strip()),
+        registry_key=settings.registry_key,
+        group_by=settings.group_by,
+        group_gap_alert=settings.group_gap_alert,
+        group_max=settings.group_max,
     )
 
 

@@ -31,6 +31,7 @@ from stream_mlc.errors import (  # noqa: E402
     USAGE_EXIT_CODE,
     StreamMlcError,
 )
+from stream_mlc.labels_cli import add_parsers as add_label_parsers
 from stream_mlc.settings import Settings  # noqa: E402
 
 #: Loggers of the Kafka clients: their connection errors would add lines to the one-line error.
@@ -157,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--window", type=_positive_int, default=1000, help="events in the windowed metrics")
     evaluate.add_argument("--text-features", help="comma-separated feature fields of free text "
                           "(default: the data set's, e.g. an ARFF file's string attributes)")
+    evaluate.add_argument("--calibration", default="isotonic",
+                          help="score calibration before the thresholds: none, platt or isotonic[:param=v,...]")
+    evaluate.add_argument("--rules", help="label rules JSON file (implies, exclusive, allowed; README: Decisions)")
+    evaluate.add_argument("--explain", type=_non_negative_int, default=0,
+                          help="explain each predicted label by its k top features and check their faithfulness")
+    evaluate.add_argument("--label-budget", action="append",
+                          help="simulate label requests: only requested events' labels are learned; F "
+                               "(uncertainty) or F:random; repeat to compare (prints the learning curves)")
     evaluate.add_argument("--limit", type=_positive_int, help="evaluate at most this many events (default: all)")
     evaluate.add_argument("--json", dest="json_out", help="write the results as JSON to this file")
     evaluate.add_argument("--plot", help="draw micro-F1, macro-F1 and Hamming loss over the stream to this PNG")
@@ -179,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         # No -h of its own: `bench NAME --help` shows the benchmark's own options.
         one = benches.add_parser(name, help=description, description=description, add_help=False)
         one.set_defaults(run=_bench, which=name, passthrough=True)
+    add_label_parsers(commands)
     return parser
 
 

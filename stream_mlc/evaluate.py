@@ -14,8 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stream_mlc.bootstrap import build_engine
+from stream_mlc.core.calibration import DEFAULT_CALIBRATION
 from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import EngineConfig
+from stream_mlc.core.events import FeatureEvent
+from stream_mlc.core.explain import faithfulness_check
 from stream_mlc.core.features import EncoderConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.processor import Dispatch, Outcome, Record
@@ -37,7 +40,11 @@ class EvalResult:
 
     @property
     def metrics(self) -> dict[str, float]:
-        return self.status["metrics"]["cumulative"]
+        """The cumulative metrics, with the calibration figures (ECE, Brier, and the raw scores' ECE)."""
+        ece = self.status["decisions"]["ece"]
+        calibrated, raw = ece["calibrated"]["cumulative"], ece["raw"]["cumulative"]
+        return {**self.status["metrics"]["cumulative"], "ece": calibrated["ece"], "brier": calibrated["brier"],
+                "ece_raw": raw["ece"], "brier_raw": raw["brier"]}
 
 
 def prequential(
@@ -47,6 +54,10 @@ def prequential(
     label_delay: int = 0,
     labels: tuple[str, ...] | None = None,
     thresholds: str = DEFAULT_THRESHOLDS,
+    calibration: str = DEFAULT_CALIBRATION,
+    rules=None,
+    costs: dict | None = None,
+    explain: int = 0,
     drift: DriftSettings | None = None,
     window: int = 1000,
     curve_every: int = 0,
@@ -60,7 +71,9 @@ def prequential(
     many joined events, for plots. ``progress`` is called with the number of events scored.
     ``labels`` declares the label set up front; by default the data set's ``label_names``
     if it has them (as a worker started with the same ``labels`` setting would know them).
-    ``thresholds`` is a spec for :func:`~stream_mlc.core.thresholds.make_thresholds`;
+    ``thresholds`` and ``calibration`` are specs of the decision policy
+    (:func:`~stream_mlc.core.decision.make_decision_policy`), with ``rules``, ``costs`` and
+    ``explain`` as the worker's settings give them;
     ``drift`` monitors drift as the worker would (off by default: it does not change the
     predictions unless its reaction is "reset"). ``text_features`` names the free-text
     fields (default: the data set's ``text_features``, e.g. an ARFF file's string attributes).
@@ -69,7 +82,8 @@ def prequential(
         labels = tuple(getattr(records, "label_names", ()))
     if text_features is None:
         text_features = tuple(getattr(records, "text_features", ()))
-    config = EngineConfig(model=model, thresholds=thresholds, metrics_window=window, labels=tuple(labels),
+    config = EngineConfig(model=model, thresholds=thresholds, calibration=calibration, rules=rules, costs=costs,
+                          explain=explain, metrics_window=window, labels=tuple(labels),
                           join=JoinLimits(max_age_s=None, max_entries=None), drift=drift,
                           features=EncoderConfig(text_features=tuple(text_features)))
     engine = build_engine(config)
@@ -87,7 +101,16 @@ def prequential(
     while waiting:
         run.join(waiting.popleft().label_event())
     seconds = time.perf_counter() - start
-    return EvalResult(model, label_delay, run.scored, seconds, engine.status(), run.curve)
+    status = engine.status()
+    if explain:
+        status["faithfulness"] = _faithfulness(engine, records, explain)
+    return EvalResult(model, label_delay, run.scored, seconds, status, run.curve)
+
+
+def _faithfulness(engine, records, k: int, last: int = 300) -> dict:
+    """Whether removing each explained label's top ``k`` features lowers its score, over the last events."""
+    tail = deque((engine.encoder.transform_one(record.features) for record in records), maxlen=last)
+    return faithfulness_check(engine.model, tail, lambda f: engine.prediction(FeatureEvent("", f), None).labels, k=k)
 
 
 class _Run:

@@ -9,10 +9,13 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
+from stream_mlc.bench.decisions import plot_reliability
+from stream_mlc.core.active import format_curves, parse_budget_option, simulate_budget
 from stream_mlc.core.engine import DEFAULT_MODEL
 from stream_mlc.errors import ConfigError
 from stream_mlc.evaluate import EvalResult, peak_rss_mb, prequential
 from stream_mlc.io.datasets import open_dataset
+from stream_mlc.rules_io import costs_path, load_costs, load_rules
 
 #: The metrics the published results report, first; the rest follow in the module's order.
 HEADLINE = ("subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1")
@@ -23,22 +26,71 @@ def run_evaluate(args) -> int:
     models = args.model or [DEFAULT_MODEL]
     data = open_dataset(args.dataset, xml=args.xml, limit=args.limit)
     curve_every = max(1, (data.n_rows or 10_000) // 200) if args.plot else 0
+    if args.label_budget:
+        return run_budgets(data, models[0], args)
+    costs = costs_path(args.thresholds)
     results = []
     for model in models:
         with tqdm(total=data.n_rows, desc=model, unit="ev", disable=None, leave=False) as bar:
             results.append(
                 prequential(data, model, label_delay=args.label_delay, window=args.window,
-                            thresholds=args.thresholds, curve_every=curve_every, progress=bar.update,
-                            text_features=_names(args.text_features))
+                            thresholds=args.thresholds, calibration=args.calibration,
+                            rules=load_rules(args.rules) if args.rules else None,
+                            costs=load_costs(costs) if costs else None, explain=args.explain,
+                            curve_every=curve_every, progress=bar.update, text_features=_names(args.text_features))
             )
     print(format_table(data.name, results))
+    for result in results:
+        if result.status.get("models"):
+            print(format_members(result))
+        if result.status.get("faithfulness"):
+            f = result.status["faithfulness"]
+            print(f"{result.model}: explanations faithful for {f['share_lowered']:.3f} of {f['checked']} explained "
+                  f"labels (removing the top {args.explain} features lowered the score)")
     if args.json_out:
         Path(args.json_out).write_bytes(orjson.dumps(to_json(data, args, results), option=orjson.OPT_INDENT_2))
         print(f"wrote {args.json_out}")
     if args.plot:
         plot(results, args.plot, title=f"{data.name}, label delay {args.label_delay}")
-        print(f"wrote {args.plot}")
+        diagrams = str(Path(args.plot).with_suffix("")) + "-reliability.png"
+        plot_reliability({r.model: _reliability(r) for r in results}, diagrams, calibrated_name=args.calibration)
+        print(f"wrote {args.plot} and {diagrams}")
     return 0
+
+
+def run_budgets(data, model: str, args) -> int:
+    """``--label-budget``: learn only the labels each budget requests; print the learning curves side by side."""
+    records = list(data)
+    curve_every = max(1, len(records) // 10)
+    runs = []
+    for option in args.label_budget:
+        budget, strategy = parse_budget_option(option)
+        runs.append(simulate_budget(records, model, budget, strategy=strategy, label_delay=args.label_delay,
+                                    labels=tuple(data.label_names), thresholds=args.thresholds,
+                                    window=args.window, curve_every=curve_every))
+    print(f"{data.name}: {len(records)} events, label delay {args.label_delay}, model {model}; "
+          "micro-F1 of every event's prediction, labels learned only where requested")
+    print(format_curves(runs))
+    return 0
+
+
+def _reliability(result: EvalResult) -> tuple:
+    decisions = result.status["decisions"]
+    ece = decisions["ece"]
+    return (decisions["reliability_raw"], decisions["reliability"], ece["raw"]["cumulative"]["ece"],
+            ece["calibrated"]["cumulative"]["ece"])
+
+
+def format_members(result: EvalResult) -> str:
+    """A portfolio's members side by side: each one's prequential micro-F1, the champion marked."""
+    report = result.status["models"]
+    lines = [f"{result.model}: champion {report.get('champion')}"]
+    for name, member in (report.get("members") or {}).items():
+        cumulative = member.get("cumulative", {})
+        window = member.get("window", {})
+        lines.append(f"  {name:<40} micro-F1 {cumulative.get('micro_f1', float('nan')):.4f} "
+                     f"(window {window.get('micro_f1', float('nan')):.4f})")
+    return "\n".join(lines)
 
 
 def check_outputs(args) -> None:
@@ -78,7 +130,7 @@ def to_json(data, args, results: list[EvalResult]) -> dict:
     return {
         "dataset": data.name,
         "settings": {"label_delay": args.label_delay, "window": args.window, "limit": args.limit,
-                     "thresholds": args.thresholds},
+                     "thresholds": args.thresholds, "calibration": args.calibration},
         "peak_rss_mb": peak_rss_mb(),
         "results": [
             {
@@ -89,6 +141,9 @@ def to_json(data, args, results: list[EvalResult]) -> dict:
                 "metrics": r.metrics,
                 "window": r.status["metrics"]["window"],
                 "per_label": r.status["metrics"]["per_label"],
+                "calibration": r.status["decisions"]["ece"],
+                "faithfulness": r.status.get("faithfulness"),
+                "models": r.status.get("models") or None,
                 "curve": r.curve,
             }
             for r in results

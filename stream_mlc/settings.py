@@ -46,7 +46,12 @@ class Settings:
                                    "positive")
     snapshot_interval_s: float = _setting(1.0, "scaled mode: or after this many seconds", "positive")
     model: str = _setting("native-mlc", "model spec, name[:param=value,...] (README: Models)")
-    thresholds: str = _setting("adaptive", "decision thresholds: adaptive[:param=v,...] or fixed[:threshold=t]")
+    thresholds: str = _setting("adaptive", "decision thresholds: adaptive[:objective=micro_f1|macro_f1|"
+                               "subset_accuracy|mix|cost,max_labels=k,min_labels=1,...] or fixed[:threshold=t]")
+    calibration: str = _setting("isotonic", "score calibration before the thresholds: none, platt or "
+                                "isotonic[:param=v,...]")
+    challengers: str = _setting("", "models scored and learned in shadow beside the model, separated by | "
+                                "(README: Models); the best is promoted online (empty: none)")
     join_max_age_s: float = _setting(7 * 24 * 3600.0, "pending joins older than this (seconds) expire, and are counted",
                                      "positive")
     join_max_entries: int = _setting(1_000_000, "pending joins beyond this count expire, oldest first", "positive")
@@ -89,7 +94,24 @@ class Settings:
     hash_bits: int = _setting(14, "hashed names per categorical, tag or text field: 2**hash_bits (1..24)", "positive")
     standardize: str = _setting("off", "online standardisation of numbers: off, scale (x/std) or center")
     feature_cache_size: int = _setting(4096, "distinct texts whose tokens are cached", "non-negative")
-    rules: str = _setting("", "JSON file of label rules for the decision policy (empty: none)")
+    rules: str = _setting("", "JSON file of label rules: implies, exclusive, allowed (empty: none)")
+    explain: int = _setting(0, "each predicted label carries its k most contributing features (0: off)",
+                            "non-negative")
+    audit_step: float = _setting(0.1, "a threshold that moves this far is published on the audit topic",
+                                 "non-negative")
+    label_budget: str = _setting("", "publish label requests within this budget: a fraction of events (0.1) "
+                                 "or a rate (5/s); empty: off")
+    annotation_rule: str = _setting("majority", "how several annotators' label events for one id combine: "
+                                    "majority or weighted (by confidence)")
+    annotation_wait_for: int = _setting(1, "resolve an id once this many annotators labelled it (1: at once)",
+                                        "positive")
+    annotation_deadline_s: float = _setting(3600.0, "or this long after its first annotation (event time)",
+                                            "positive")
+    registry_principals: str = _setting("", "follow label-registry changes only from these principals "
+                                        "(comma-separated; empty: any)")
+    group_gap_alert: float = _setting(0.1, "alert when a group's micro- or macro-F1 differs by more than this",
+                                      "non-negative")
+    group_max: int = _setting(20, "groups kept by value; later values are counted as (other)", "positive")
     group_by: str = _setting("", "report quality per value of this event field, and the gaps (empty: off)")
     registered_labels_only: bool = _setting(False, "refuse label events that name a label the registry lacks")
     registry_key: str = _setting("", "key that signs label-registry changes, HMAC-SHA256 (never printed)",

@@ -95,21 +95,48 @@ def decode_labels(
     if doc.get("observed") is not None:
         # A label said to be positive is known for the event, listed in `observed` or not.
         observed = _names(doc["observed"], "observed") | labels
-    return LabelEvent(event_id, labels, observed, _ts(doc, default_ts))
+    return LabelEvent(event_id, labels, observed, _ts(doc, default_ts), _annotator(doc), _confidence(doc))
+
+
+def _annotator(doc: dict) -> str:
+    annotator = doc.get("annotator", "")
+    if not isinstance(annotator, str):
+        raise DecodeError(f"'annotator' must be a string, got {_preview(annotator)}")
+    return annotator
+
+
+def _confidence(doc: dict) -> dict[str, float] | None:
+    raw = doc.get("confidence")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise DecodeError(f"'confidence' must be an object of label: number, got {_preview(raw)}")
+    confidence = {name: _finite(value, f"confidence of {name!r}") for name, value in raw.items()}
+    if any(not 0.0 <= value <= 1.0 for value in confidence.values()):
+        raise DecodeError("'confidence' values must be in [0, 1]")
+    return confidence
 
 
 def encode_prediction(prediction: Prediction, ts: float) -> bytes:
-    """The ``mlc.predictions`` value; ``ts`` is when it is published (epoch seconds)."""
-    return orjson.dumps(
-        {
-            "id": prediction.id,
-            "labels": prediction.labels,
-            "scores": prediction.scores,
-            "thresholds": prediction.thresholds,
-            "model_version": prediction.model_version,
-            "ts": ts,
-        }
-    )
+    """The ``mlc.predictions`` value; ``ts`` is when it is published (epoch seconds).
+
+    ``scores`` are the calibrated probabilities; ``explanations`` and ``corrections`` are
+    there when the worker explains predictions or label rules corrected the label set.
+    """
+    doc = {
+        "id": prediction.id,
+        "labels": prediction.labels,
+        "scores": prediction.scores,
+        "thresholds": prediction.thresholds,
+        "model_version": prediction.model_version,
+        "ts": ts,
+    }
+    if prediction.explanations is not None:
+        doc["explanations"] = {label: [[name, value] for name, value in top]
+                               for label, top in prediction.explanations.items()}
+    if prediction.corrections:
+        doc["corrections"] = prediction.corrections
+    return orjson.dumps(doc)
 
 
 def encode_joined(example: JoinedExample, seq: int) -> bytes:
@@ -130,6 +157,7 @@ def encode_joined(example: JoinedExample, seq: int) -> bytes:
             "model_version": example.model_version,
             "feature_ts": example.feature_ts,
             "label_ts": example.label_ts,
+            "raw_scores": example.raw_scores,
         }
     )
 
@@ -148,6 +176,7 @@ def decode_joined(value: bytes) -> JoinedExample:
         model_version=doc["model_version"],
         feature_ts=doc.get("feature_ts"),
         label_ts=doc.get("label_ts"),
+        raw_scores=doc.get("raw_scores"),
     )
 
 
@@ -163,6 +192,7 @@ def encode_scored(event: FeatureEvent, prediction: Prediction, t: float, origin:
             "features": event.features,
             "ts": event.ts,
             "scores": prediction.scores,
+            "raw_scores": prediction.raw_scores,
             "predicted": prediction.labels,
             "model_version": prediction.model_version,
         }
@@ -177,7 +207,12 @@ def encode_labels(event: LabelEvent, t: float, origin: tuple[str, int, int]) -> 
 
 def _labels_body(event: LabelEvent) -> dict:
     observed = None if event.observed is None else sorted(event.observed)
-    return {"labels": sorted(event.labels), "observed": observed, "ts": event.ts}
+    body = {"labels": sorted(event.labels), "observed": observed, "ts": event.ts}
+    if event.annotator:
+        body["annotator"] = event.annotator
+    if event.confidence is not None:
+        body["confidence"] = dict(event.confidence)
+    return body
 
 
 def pack_records(records: list[bytes]) -> bytes:
@@ -231,11 +266,12 @@ def decode_learn(doc: dict) -> LearnRecord:
         origin = None if src is None else (str(src[0]), int(src[1]), int(src[2]))
         if doc["kind"] == "scored":
             event = FeatureEvent(doc["id"], doc["features"], doc["ts"])
-            prediction = Prediction(doc["id"], doc["predicted"], doc["scores"], doc["model_version"])
+            prediction = Prediction(doc["id"], doc["predicted"], doc["scores"], doc["model_version"],
+                                    raw_scores=doc.get("raw_scores"))
             return LearnRecord(doc["t"], event, prediction, origin)
         observed = doc["observed"]
         event = LabelEvent(doc["id"], frozenset(doc["labels"]), None if observed is None else frozenset(observed),
-                           doc["ts"])
+                           doc["ts"], doc.get("annotator", ""), doc.get("confidence"))
         return LearnRecord(doc["t"], event, None, origin)
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
         raise DecodeError(f"not a learn-topic record: {type(error).__name__}: {error}") from error

@@ -11,8 +11,8 @@ import pytest
 from kafka import KafkaProducer
 
 from stream_mlc.core.engine import Engine, EngineConfig
-from stream_mlc.errors import SECOND_WORKER_EXIT_CODE
 from stream_mlc.core.events import FeatureEvent, JoinedExample
+from stream_mlc.errors import SECOND_WORKER_EXIT_CODE
 from stream_mlc.evaluate import prequential
 from stream_mlc.io.datasets import open_dataset
 from stream_mlc.service.broker import free_port

@@ -180,3 +180,61 @@ def test_engine_with_adaptive_thresholds_and_native_model():
     assert set(status["thresholds"]) == {"a", "b"}
     assert all(0.0 < v < 1.0 for v in status["thresholds"].values())
     assert status["metrics"]["cumulative"]["micro_f1"] > 0.7
+
+
+# -- stated objectives (issue 14) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cost_fp, cost_fn", [(1.0, 3.0), (1.0, 1.0), (4.0, 1.0)])
+def test_cost_objective_converges_to_the_bayes_threshold(cost_fp, cost_fn):
+    # On calibrated scores the expected cost is lowest above cost_fp / (cost_fp + cost_fn).
+    rng = random.Random(3)
+    t = AdaptiveThresholds(objective="cost", cost_fp=cost_fp, cost_fn=cost_fn, fade=0.9995)
+    for score, truth in _calibrated_pairs(rng, 20_000, 1.0):
+        t.update("a", score, truth)
+    assert _near(t.get("a"), cost_fp / (cost_fp + cost_fn))
+
+
+def test_per_label_costs_override_the_defaults():
+    rng = random.Random(4)
+    t = AdaptiveThresholds(objective="cost", costs={"rare_miss": {"fn": 9.0}}, fade=0.9995)
+    for score, truth in _calibrated_pairs(rng, 20_000, 1.0):
+        t.update("rare_miss", score, truth)
+        t.update("plain", score, truth)
+    assert _near(t.get("rare_miss"), 0.1) and _near(t.get("plain"), 0.5)
+
+
+@pytest.mark.parametrize("objective, twin", [("micro_f1", {"objective": "hybrid", "beta": 0.0}),
+                                             ("macro_f1", {"objective": "f1"}),
+                                             ("mix", {"objective": "balanced"}),
+                                             ("subset_accuracy", {"objective": "hybrid", "beta": 1.0})])
+def test_named_objectives_are_the_utilities_they_say(objective, twin):
+    rng = random.Random(5)
+    named, reference = AdaptiveThresholds(objective=objective), AdaptiveThresholds(**twin)
+    for score, truth in _calibrated_pairs(rng, 5000, 2.0):
+        for t in (named, reference):
+            t.update("a", score, truth)
+            t.update("b", score * 0.5, truth)
+    assert named.snapshot(["a", "b"]) == reference.snapshot(["a", "b"])
+
+
+def test_thresholds_never_go_below_the_floor():
+    # A label true 95% of the time: every objective that counts TP wants to predict it always.
+    rng = random.Random(6)
+    for objective in ("macro_f1", "mix", "cost"):
+        t = AdaptiveThresholds(objective=objective, cost_fn=20.0)
+        for _ in range(3000):
+            t.update("common", rng.random() * 0.02, rng.random() < 0.95)
+        assert t.get("common") >= 0.01
+    unfloored = AdaptiveThresholds(objective="macro_f1", floor=0.0)
+    for _ in range(3000):
+        unfloored.update("common", rng.random() * 0.02, rng.random() < 0.95)
+    assert unfloored.get("common") == 0.0  # what the floor prevents
+
+
+@pytest.mark.parametrize("spec", ["adaptive:objective=accuracy", "adaptive:cost_fp=-1",
+                                  "adaptive:objective=cost,costs=costs.json", "adaptive:floor=1.5",
+                                  "adaptive:objective=cost,costs={'a': 3}"])
+def test_bad_objective_specs_are_config_errors(spec):
+    with pytest.raises(ConfigError):
+        make_thresholds(spec)

@@ -25,9 +25,10 @@ THRESHOLD_MOVED = "threshold_moved"
 CALIBRATION_RESET = "calibration_reset"
 RULE_CORRECTION = "rule_correction"
 FAIRNESS_GAP = "fairness_gap"
+LABEL_CHANGE = "label_change"
 
 KINDS = frozenset({CONCEPT_DRIFT, FEATURE_DRIFT, PREDICTION_DRIFT, LABEL_DRIFT, MODEL_RESET, RECOVERED,
-                   MODEL_PROMOTED, THRESHOLD_MOVED, CALIBRATION_RESET, RULE_CORRECTION, FAIRNESS_GAP})
+                   MODEL_PROMOTED, THRESHOLD_MOVED, CALIBRATION_RESET, RULE_CORRECTION, FAIRNESS_GAP, LABEL_CHANGE})
 
 #: The ``subject`` of an example-level detector (e.g. ADWIN on the per-event Hamming loss).
 EXAMPLE_LEVEL = "*"
@@ -99,8 +100,11 @@ def from_event(event: dict, detector: str) -> Alert:
     >>> from_event({"kind": "model_promoted", "subject": "chains", "message": "promoted"}, "portfolio").kind
     'model_promoted'
     """
+    evidence = event.get("evidence") or {}  # a promotion's: the challenger's and the champion's figures
+    message = str(event["message"]) + (f" (evidence: {evidence})" if evidence else "")
     return Alert(event["kind"], event.get("detector", detector), str(event.get("subject", EXAMPLE_LEVEL)),
-                 float(event.get("value", 0.0)), float(event.get("threshold", 0.0)), str(event["message"]))
+                 float(event.get("value", evidence.get("challenger_value", 0.0))),
+                 float(event.get("threshold", evidence.get("champion_value", 0.0))), message)
 
 
 def _finite(x: float) -> float:

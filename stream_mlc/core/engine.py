@@ -1,26 +1,40 @@
 """The prequential engine: score, join delayed labels, score the stored prediction, learn.
 
-The worker and the offline ``evaluate`` command drive the same :class:`Engine`, so offline
-results predict the service's. The worker's agents call :meth:`Engine.score` for feature
-events and :meth:`Engine.join` for label events; every joined example goes through
-:meth:`Engine.learn`, which is the only place the model changes. ``model_version`` is the
-number of examples learned so far: a prediction made at version ``v`` was made by the model
-that had learned exactly the first ``v`` joined examples, in learning order.
+The worker and the offline ``evaluate`` command drive the same :class:`Engine` (through the
+dispatch of :mod:`stream_mlc.core.processor`), so offline results predict the service's.
+:meth:`Engine.score` takes feature events and :meth:`Engine.join` label events; every joined
+example goes through :meth:`Engine.learn`, the only place the model changes.
+``model_version`` is the number of examples learned so far: a prediction made at version
+``v`` was made by the model that had learned exactly the first ``v`` joined examples.
+
+An event's raw features are encoded once (:mod:`stream_mlc.core.features`); the model's
+scores become a prediction in one place, the decision policy (calibration, thresholds,
+set-size bounds, label rules: :mod:`stream_mlc.core.decision`); the labelling loop and
+governance (label requests, annotators, the label registry, group quality) sit behind
+:class:`~stream_mlc.core.governance.Governance`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from stream_mlc.core.alerts import Alert
+import numpy as np
+
+from stream_mlc.core.alerts import Alert, from_event
+from stream_mlc.core.calibration import DEFAULT_CALIBRATION, IdentityCalibrator
+from stream_mlc.core.decision import DecisionPolicy, make_decision_policy
 from stream_mlc.core.drift import DriftMonitor, DriftSettings
 from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Prediction
 from stream_mlc.core.features import EncoderConfig, FeatureEncoder
+from stream_mlc.core.governance import Governance, GovernanceConfig
 from stream_mlc.core.join import JoinBuffer, JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model, reset_label
+from stream_mlc.core.registry import LabelChange, impact_report, merge_label_state
+from stream_mlc.core.rules import LabelRules
 from stream_mlc.core.snapshot import ModelSnapshot, predict
-from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS, FixedThresholds, make_thresholds
+from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS, FixedThresholds
 from stream_mlc.errors import StreamMlcError
 
 
@@ -32,6 +46,10 @@ class FeatureLimitError(StreamMlcError):
     """A feature event names more distinct features than the service accepts."""
 
 
+class LabelRuleError(StreamMlcError):
+    """A label event breaks the label rules and the rules say to dead-letter it."""
+
+
 #: The service's default learner and thresholds: the best of ours on the benchmark streams
 #: (``stream-mlc bench models``); River's models stay available by name.
 DEFAULT_MODEL = "native-mlc"
@@ -41,6 +59,14 @@ DEFAULT_MODEL = "native-mlc"
 class EngineConfig:
     model: str = DEFAULT_MODEL
     thresholds: str = DEFAULT_THRESHOLDS
+    calibration: str = DEFAULT_CALIBRATION
+    #: Label rules (read from STREAM_MLC_RULES by the bootstrap: stream_mlc.rules_io), per-label
+    #: costs (a thresholds spec's costs=file, read the same way), explanations per label (0: off),
+    #: and the threshold move that makes an audit event.
+    rules: LabelRules | None = None
+    costs: dict | None = None
+    explain: int = 0
+    audit_step: float = 0.1
     metrics_window: int = 1000
     max_labels: int = 10_000
     max_features: int = 100_000
@@ -51,26 +77,28 @@ class EngineConfig:
     drift: DriftSettings | None = field(default_factory=DriftSettings)
     #: How raw feature values (categories, tags, text) become numbers.
     features: EncoderConfig = field(default_factory=EncoderConfig)
+    #: Label requests, annotators, the label registry, group quality (all off by default).
+    governance: GovernanceConfig = field(default_factory=GovernanceConfig)
 
 
 class Engine:
-    """One model with its label set, thresholds, join buffer and prequential metrics.
+    """One model with its label set, decision policy, join buffer and prequential metrics.
 
     Parameters
     ----------
     model
         A River-style multi-label classifier (see :mod:`stream_mlc.core.models`).
     thresholds
-        Per-label decision thresholds; fixed at 0.5 by default.
+        Per-label decision thresholds, with no calibration (fixed at 0.5 by default); or
+    policy
+        the whole decision policy (:class:`~stream_mlc.core.decision.DecisionPolicy`).
     join
         The join buffer (checkpointed with the engine).
     metrics
         The incremental prequential metrics.
-    max_labels
-        Label names beyond this many are refused (:class:`LabelLimitError`).
-    max_features
-        Feature names beyond this many are refused (:class:`FeatureLimitError`): input
-        cannot grow the model and its state without bound.
+    max_labels, max_features
+        Label and feature names beyond this many are refused (:class:`LabelLimitError`,
+        :class:`FeatureLimitError`): input cannot grow the model and its state without bound.
     labels
         Labels known from the start. A label event lists only positive labels, so a label
         not declared here becomes known when it is first positive; from then on it is
@@ -79,6 +107,10 @@ class Engine:
         A drift monitor fed every scored and every joined event; its alerts wait in
         :attr:`alerts` (with the model version they were raised at) for the caller to
         publish, and a ``model_reset`` alert has already reset that label's learner.
+    encoder
+        Raw feature values to numbers (:class:`~stream_mlc.core.features.FeatureEncoder`).
+    governance
+        The labelling loop (:class:`~stream_mlc.core.governance.Governance`).
 
     Examples
     --------
@@ -93,21 +125,12 @@ class Engine:
     (['spam'], 1)
     """
 
-    def __init__(
-        self,
-        model,
-        *,
-        thresholds=None,
-        join=None,
-        metrics=None,
-        max_labels: int = 10_000,
-        max_features: int = 100_000,
-        labels=(),
-        monitor=None,
-        encoder: FeatureEncoder | None = None,
-    ):
+    def __init__(self, model, *, thresholds=None, policy: DecisionPolicy | None = None, join=None, metrics=None,
+                 max_labels: int = 10_000, max_features: int = 100_000, labels=(), monitor=None,
+                 encoder: FeatureEncoder | None = None, governance: Governance | None = None):
         self.model = model
-        self.thresholds = thresholds or FixedThresholds()
+        #: Scores -> calibrated scores -> label set; ``thresholds`` alone means no calibration.
+        self.policy = policy or DecisionPolicy(thresholds or FixedThresholds(), IdentityCalibrator())
         self.buffer = join if join is not None else JoinBuffer()
         self.metrics = metrics or MultiLabelMetrics()
         self.max_labels = max_labels
@@ -121,32 +144,44 @@ class Engine:
         self.monitor: DriftMonitor | None = monitor
         #: Raw values to numbers; its statistics learn as events are scored (checkpointed with the engine).
         self.encoder = encoder if encoder is not None else FeatureEncoder()
+        self.governance = governance if governance is not None else Governance(known=self.labels)
         self.alerts: list[tuple[Alert, int]] = []
         for name in labels:  # declared order, not sorted
             self._admit(name)
 
     @classmethod
     def from_config(cls, config: EngineConfig, store=None) -> Engine:
-        return cls(
+        labels: list[str] = []
+        engine = cls(
             make_model(config.model),
-            thresholds=make_thresholds(config.thresholds),
+            policy=make_decision_policy(config.thresholds, config.calibration, rules=config.rules,
+                                        explain=config.explain, costs=config.costs, audit_step=config.audit_step,
+                                        window=config.metrics_window),
             join=JoinBuffer(config.join, store),
             metrics=MultiLabelMetrics(window=config.metrics_window),
             max_labels=config.max_labels,
             max_features=config.max_features,
-            labels=config.labels,
             monitor=DriftMonitor(config.drift) if config.drift is not None else None,
             encoder=FeatureEncoder(config.features),
+            governance=Governance(config.governance, known=labels, max_pending=config.join.max_entries or 100_000),
         )
+        engine.labels = labels  # the list the governance's annotations vote over
+        for name in config.labels:
+            engine._admit(name)
+        return engine
 
     # -- scoring ---------------------------------------------------------------------------
+    @property
+    def thresholds(self):
+        return self.policy.thresholds
+
     def predict(self, features: dict) -> dict[str, float]:
-        """Probability of every known label for one event of raw features (nothing is learned)."""
+        """Probability of every predicted label for one event of raw features (nothing is learned)."""
         return self.prediction(FeatureEvent("", self.encoder.transform_one(features)), None).scores
 
     def prediction(self, event: FeatureEvent, now: float | None) -> Prediction:
-        thresholds = {label: self.thresholds.get(label) for label in self.labels}
-        return predict(self.model, self.labels, thresholds, event, self.learned, now)
+        """The prediction for an encoded event (deprecated and merged labels are not predicted)."""
+        return predict(self.model, self.governance.predictable(self.labels), self.policy, event, self.learned, now)
 
     def score(self, event: FeatureEvent, now: float) -> tuple[Prediction, JoinedExample | None]:
         """Encode one event, predict it and keep it for its labels; return the example if they already came.
@@ -172,44 +207,94 @@ class Engine:
         duplicates = self.buffer.counts["duplicate_features"]
         joined = self.buffer.add_prediction(event, prediction, now)
         # A redelivered event is not a new observation of the feature and score distributions.
-        if self.monitor is not None and self.buffer.counts["duplicate_features"] == duplicates:
-            self._raise(self.monitor.observe_features(event.features))
-            self._raise(self.monitor.observe_prediction(prediction.scores, prediction.labels))
+        if self.buffer.counts["duplicate_features"] == duplicates:
+            if self.monitor is not None:
+                self._raise(self.monitor.observe_features(event.features))
+                self._raise(self.monitor.observe_prediction(prediction.scores, prediction.labels))
+            self.governance.offer(prediction, now)
         return prediction, joined
 
     def snapshot(self) -> ModelSnapshot:
         """What a scorer needs to predict as this engine does now (pickle it before learning on)."""
-        labels = tuple(self.labels)
-        return ModelSnapshot(self.model, labels, self.thresholds.snapshot(labels), self.learned, self.encoder)
+        labels = tuple(self.governance.predictable(self.labels))
+        return ModelSnapshot(self.model, labels, self.policy.frozen(labels), self.learned, self.encoder)
 
     # -- joining and learning ------------------------------------------------------------------
     def join(self, event: LabelEvent, now: float) -> JoinedExample | None:
-        """Join labels with their scored event (or keep them until it is scored)."""
+        """Join labels with their scored event (or keep them until it is scored).
+
+        The registry routes the labels, the label rules check them, and with several
+        annotators the event waits for the id's others (:class:`~stream_mlc.core.governance.Governance`).
+        """
+        event = self._checked(self.governance.route(event))
         self._check_label_budget(event)
-        return self.buffer.add_labels(event, now)
+        truth = self.governance.labels(event, now)
+        return None if truth is None else self.buffer.add_labels(truth, now)
+
+    def resolve_due(self, now: float) -> list[JoinedExample]:
+        """Join the ids whose annotation deadline has passed; the examples to learn."""
+        joined = (self.buffer.add_labels(truth, now) for truth in self.governance.due(now))
+        return [example for example in joined if example is not None]
+
+    def _checked(self, event: LabelEvent) -> LabelEvent:
+        rules = self.policy.rules
+        if rules is None:
+            return event
+        verdict = rules.check_truth(event.labels)
+        if verdict.action == "deadletter":
+            raise LabelRuleError(f"label event {event.id!r} breaks the label rules: {', '.join(verdict.violations)}")
+        if verdict.labels == event.labels:
+            return event
+        observed = None if event.observed is None else event.observed | verdict.labels
+        return dataclasses.replace(event, labels=verdict.labels, observed=observed)
 
     def learn(self, example: JoinedExample) -> None:
-        """Score the stored prediction against the truth, adapt thresholds, then learn."""
+        """Score the stored prediction against the truth, adapt the decision policy, then learn."""
         self._admit_labels(example.labels if example.observed is None else example.observed | example.labels)
         observed = example.observed
         counted = self.labels if observed is None else [name for name in self.labels if name in observed]
         self.metrics.update(example.labels, example.predicted, example.scores, self.labels, example.observed)
-        for label in counted:
-            self.thresholds.update(label, example.scores.get(label, 0.0), label in example.labels)
+        self._update_policy(example)
         self.model.learn_one(example.features, {label: label in example.labels for label in counted})
         self.learned += 1
+        self._raise([from_event(found, "fairness") for found in
+                     self.governance.learned(example, self.labels, self.learned)])
+        drain = getattr(self.model, "drain_events", None)  # a portfolio's promotions
+        if drain is not None:
+            self._raise([from_event(found, "portfolio") for found in drain()])
         if self.monitor is not None:
             found = self.monitor.observe_truth(example.labels, example.predicted, self.labels, example.observed)
             for alert in found:
                 if alert.kind == "model_reset":
                     reset_label(self.model, alert.subject)
-                    self.thresholds.reset(alert.subject)
+                    self.policy.reset(alert.subject)
             self._raise(found)
 
+    def _update_policy(self, example: JoinedExample) -> None:
+        """Feed the decision policy the raw scores of scoring time (labels new since: 0.0)."""
+        labels = self.labels
+        n = len(labels)
+        raw_scores = example.raw_scores if example.raw_scores is not None else example.scores
+        raw = np.fromiter((raw_scores.get(label, 0.0) for label in labels), dtype=np.float64, count=n)
+        truth = np.fromiter((label in example.labels for label in labels), dtype=bool, count=n)
+        observed = example.observed
+        known = None if observed is None else np.fromiter((label in observed for label in labels), dtype=bool, count=n)
+        # The ECE is measured on what was published, when it covers every label.
+        published = None
+        if example.raw_scores is not None and len(example.scores) == n:
+            published = np.fromiter((example.scores[label] for label in labels), dtype=np.float64, count=n)
+        self.policy.update(labels, raw, truth, known, published)
+
     def drain_alerts(self) -> list[tuple[Alert, int]]:
-        """The alerts raised since the last call, each with the model version it was raised at."""
+        """The alerts raised since the last call (drift, promotions, decision audit events), each with
+        the model version it was raised at."""
+        self._raise([from_event(found, "decision") for found in self.policy.drain_events()])
         alerts, self.alerts = self.alerts, []
         return alerts
+
+    def drain_requests(self) -> list:
+        """The label requests made since the last call, for the caller to publish."""
+        return self.governance.drain_requests()
 
     def _raise(self, alerts: list[Alert]) -> None:
         if alerts:
@@ -218,18 +303,44 @@ class Engine:
     def expire(self, now: float) -> int:
         return self.buffer.expire(now)
 
+    # -- governance: the label registry and forget requests -----------------------------------
+    def follow_registry(self, doc: dict) -> dict:
+        """Apply a label record from the registry topic; return its impact report.
+
+        A merge target new to the model starts from the source's learner (README: The label
+        registry). A change the policy refuses raises (the caller dead-letters the record).
+        """
+        governance = self.governance
+        governance.registry = governance.registry.follow(doc, governance.policy)
+        history = doc.get("history") or [{}]
+        change = LabelChange.from_wire(history[-1]) if history[-1] else None
+        name = doc["name"]
+        if change is not None and change.op == "merge" and change.into == name and name not in self._known:
+            self._admit(name)
+            merge_label_state(self.model, self.thresholds, change.label, name)
+        involved = [name] + ([doc["merged_into"]] if doc.get("merged_into") else [])
+        return impact_report({"change": history[-1], "labels": involved}, self.status())
+
+    def forget(self, key: str) -> bool:
+        """Remove an event id from every state that holds it (``stream-mlc forget``)."""
+        found = self.buffer.forget(key)
+        return self.governance.forget(key) or found
+
     def status(self) -> dict:
         """Counts and metrics, JSON-able: what ``stream-mlc status`` and the demo print."""
-        report = self.metrics.report()
+        report = getattr(self.model, "report", None)  # a portfolio's members and champion
         return {
             "learned": self.learned,
             "labels": list(self.labels),
-            "thresholds": self.thresholds.snapshot(self.labels),
+            "thresholds": self.policy.snapshot(self.labels),
+            "decisions": self.policy.report(self.labels),
             "pending": self.buffer.waiting,
             "join": dict(self.buffer.counts),
-            "metrics": report,
+            "metrics": self.metrics.report(),
             "drift": self.monitor.snapshot() if self.monitor is not None else {},
             "features": {"cache": self.encoder.cache_stats(), "encoded": self.encoder.learned},
+            "models": report() if report is not None else {},
+            **self.governance.report(),
         }
 
     def _check_feature_budget(self, features: dict[str, float]) -> None:

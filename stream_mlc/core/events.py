@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -22,12 +23,16 @@ class LabelEvent:
 
     ``observed`` is None when every label not in ``labels`` is negative; otherwise only the
     labels in ``observed`` (which always includes ``labels``) are known for this event.
+    ``annotator`` names who labelled it, ``confidence`` how sure they are per label
+    (see :mod:`stream_mlc.core.annotators`).
     """
 
     id: str
     labels: frozenset[str]
     observed: frozenset[str] | None = None
     ts: float | None = None
+    annotator: str = ""
+    confidence: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,13 @@ class Prediction:
     model_version: int
     thresholds: dict[str, float] = field(default_factory=dict)
     ts: float | None = None
+    #: The model's own scores before calibration (``scores`` are the calibrated ones), kept
+    #: for the decision policy to learn from when the labels come; None if not kept.
+    raw_scores: dict[str, float] | None = None
+    #: Per predicted label, its top contributing features ``[(feature, contribution), ...]``
+    #: (STREAM_MLC_EXPLAIN > 0), and the label rules' corrections of this prediction.
+    explanations: dict[str, list] | None = None
+    corrections: list[dict] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +71,5 @@ class JoinedExample:
     model_version: int
     feature_ts: float | None = None
     label_ts: float | None = None
+    #: The model's scores before calibration at scoring time (None: ``scores`` are raw).
+    raw_scores: dict[str, float] | None = None

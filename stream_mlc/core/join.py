@@ -191,6 +191,7 @@ def _pending(event: FeatureEvent, prediction: Prediction, now: float) -> dict:
         "scores": prediction.scores,
         "predicted": prediction.labels,
         "v": prediction.model_version,
+        "raw": prediction.raw_scores,
     }
 
 
@@ -216,5 +217,6 @@ def _joined(key: str, pending: dict, labels: dict) -> JoinedExample:
         model_version=pending["v"],
         feature_ts=pending["fts"],
         label_ts=labels["lts"],
+        raw_scores=pending.get("raw"),
     )
 

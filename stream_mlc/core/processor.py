@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import orjson
 
+from stream_mlc.core.alerts import CALIBRATION_RESET, LABEL_CHANGE, RULE_CORRECTION, THRESHOLD_MOVED
 from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Prediction
 from stream_mlc.errors import StreamMlcError
 from stream_mlc.wire import (
@@ -40,6 +41,10 @@ from stream_mlc.wire import (
 log = logging.getLogger(__name__)
 
 FEATURES, LABELS = 0, 1  # also the tie-break ranks in event time: at equal timestamps, score first
+#: Alert kinds that record the service's own decisions: they go to the audit topic, not to alerts.
+AUDIT_KINDS = frozenset({THRESHOLD_MOVED, CALIBRATION_RESET, RULE_CORRECTION, LABEL_CHANGE})
+#: Keys of the label-registry topic that ask to forget an event id (``stream-mlc forget``).
+FORGET_PREFIX = "forget/"
 
 
 class Record(NamedTuple):
@@ -189,6 +194,9 @@ class Dispatch:
         except Exception as error:
             self.fail(record, "decode", error, out)
             return
+        # Ids whose annotation deadline passed by this event's time are learned before it.
+        for joined in self.engine.resolve_due(clock):
+            self.learn(joined, record, out)
         if features:
             self.score(record, event, clock, wall_now, out)
         else:
@@ -206,6 +214,7 @@ class Dispatch:
         out.scored_at.append(record.timestamp)
         if self.emit:
             out.sends.append(Send("predictions", record.key, encode_prediction(prediction, wall_now)))
+        self.requests(wall_now, out)
         if joined is not None:
             self.learn(joined, record, out)
         return prediction
@@ -222,7 +231,7 @@ class Dispatch:
             self.learn(joined, record, out)
 
     def keep(self, record: Record, event: FeatureEvent | LabelEvent, prediction: Prediction | None,
-             clock: float, out: Outcome) -> None:
+             clock: float, wall_now: float, out: Outcome) -> None:
         """The learner's half of scaled mode: keep an event a scorer scored, or join labels.
 
         ``record`` is the input message the scorer forwarded (its topic, partition, offset and
@@ -237,6 +246,7 @@ class Dispatch:
             self.fail(record, "join", error, out)
             return
         out.counts["kept_labels" if prediction is None else "kept_scored"] += 1
+        self.requests(wall_now, out)
         if joined is not None:
             self.learn(joined, record, out)
 
@@ -253,9 +263,44 @@ class Dispatch:
         if joined.feature_ts is not None and joined.label_ts is not None:
             out.label_delays.append(joined.label_ts - joined.feature_ts)
 
+    def requests(self, wall_now: float, out: Outcome) -> None:
+        """Move the engine's label requests into the outcome (``mlc.label-requests``)."""
+        for request in self.engine.drain_requests():
+            out.counts["label_requests"] += 1
+            if self.emit:
+                out.sends.append(Send("label-requests", request.id.encode(), orjson.dumps(request.to_wire(wall_now))))
+
+    def govern(self, record: Record, wall_now: float, out: Outcome) -> None:
+        """A record of the label-registry topic: a label's new record, or a request to forget an id.
+
+        Registry records are control records: applied as they come, not in event time. A
+        change the registry's policy refuses (unsigned, wrong principal) is dead-lettered.
+        """
+        key = (record.key or b"").decode("utf-8", "replace")
+        try:
+            if key.startswith(FORGET_PREFIX):
+                if record.value is not None:
+                    found = self.engine.forget(key.removeprefix(FORGET_PREFIX))
+                    out.counts["forgotten" if found else "forget_unknown"] += 1
+                return
+            if record.value is None:
+                return  # a tombstone: nothing to undo
+            impact = self.engine.follow_registry(orjson.loads(record.value))
+        except Exception as error:
+            self.fail(record, "registry", error, out)
+            return
+        out.counts["registry_changes"] += 1
+        change = impact["change"]
+        alert = {"kind": "label_change", "detector": "registry", "subject": impact["labels"][0], "value": 0.0,
+                 "threshold": 0.0, "ts": wall_now, "model_version": self.engine.learned,
+                 "message": f"{change.get('op')} {change.get('label')}", "impact": impact}
+        out.alerts.append(alert)
+        out.sends.append(Send("audit", alert["subject"].encode(), orjson.dumps(alert)))
+
     def alerts(self, wall_now: float, out: Outcome) -> None:
         """Move the engine's pending alerts into the outcome."""
         for alert, model_version in self.engine.drain_alerts():
             record = alert.to_wire(wall_now, model_version)
             out.alerts.append(record)
-            out.sends.append(Send("alerts", alert.subject.encode(), orjson.dumps(record)))
+            sink = "audit" if alert.kind in AUDIT_KINDS else "alerts"
+            out.sends.append(Send(sink, alert.subject.encode(), orjson.dumps(record)))

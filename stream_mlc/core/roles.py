@@ -226,12 +226,12 @@ class LearnTopicProcessor:
                 self.dispatch.fail(record, "unpack", error, out)
                 docs = []
             for doc in docs:
-                self._one(record, doc, out)
+                self._one(record, doc, wall_now, out)
             self.processed = record.offset + 1
         self.dispatch.alerts(wall_now, out)
         return out
 
-    def _one(self, record: Record, doc: dict, out: Outcome) -> None:
+    def _one(self, record: Record, doc: dict, wall_now: float, out: Outcome) -> None:
         try:
             learn = decode_learn(doc)
         except DecodeError as error:
@@ -240,7 +240,7 @@ class LearnTopicProcessor:
         topic, partition, offset = learn.origin or (record.topic, record.partition, record.offset)
         origin = Record(topic, partition, offset, learn.t, learn.event.id.encode(), learn.message())
         self.clock = max(self.clock, learn.t)
-        self.dispatch.keep(origin, learn.event, learn.prediction, self.clock, out)
+        self.dispatch.keep(origin, learn.event, learn.prediction, self.clock, wall_now, out)
 
     def checkpoint(self) -> Checkpoint:
         topic, partition = self.lane

@@ -13,11 +13,14 @@ Snapshots travel as ``MAGIC | schema | SHA-256 | pickle`` (see
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from stream_mlc.core.checkpoint import seal, unseal
 from stream_mlc.core.events import FeatureEvent, Prediction
+from stream_mlc.core.explain import explain
 from stream_mlc.core.features import FeatureEncoder
 
 MAGIC = b"SMLC-SNAP"
@@ -25,7 +28,7 @@ MAGIC = b"SMLC-SNAP"
 
 @dataclass(frozen=True)
 class ModelSnapshot:
-    """A frozen copy of the learner's model, labels and thresholds at one version.
+    """A frozen copy of the learner's model, labels, decision policy and encoder at one version.
 
     Examples
     --------
@@ -45,7 +48,8 @@ class ModelSnapshot:
 
     model: object
     labels: tuple[str, ...]
-    thresholds: Mapping[str, float]
+    #: What turns scores into a prediction (a frozen :class:`~stream_mlc.core.decision.DecisionPolicy`).
+    policy: object
     version: int
     #: The learner's feature encoder at this version: scorers encode raw events as it does.
     encoder: FeatureEncoder | None = None
@@ -56,8 +60,12 @@ class ModelSnapshot:
             return event
         return FeatureEvent(event.id, self.encoder.transform_one(event.features), event.ts)
 
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.policy.snapshot(self.labels)
+
     def prediction(self, event: FeatureEvent, now: float | None) -> Prediction:
-        return predict(self.model, self.labels, self.thresholds, self.encoded(event), self.version, now)
+        return predict(self.model, self.labels, self.policy, self.encoded(event), self.version, now)
 
     def predictions(self, events: Sequence[FeatureEvent], now: float | None) -> list[Prediction]:
         """Score a batch at once where the model has a batch path; equal to one by one (to 1e-12)."""
@@ -67,29 +75,35 @@ class ModelSnapshot:
         events = [self.encoded(event) for event in events]
         model_labels, proba = batch([event.features for event in events])
         column = {label: i for i, label in enumerate(model_labels)}
-        thresholds = {label: self.thresholds[label] for label in self.labels}
-        picked = [(label, column.get(label)) for label in self.labels]
+        raw = np.zeros((len(events), len(self.labels)))
+        for j, label in enumerate(self.labels):
+            if label in column:
+                raw[:, j] = proba[:, column[label]]
+        calibrated, masks, corrections = self.policy.decide_batch(self.labels, raw)
+        thresholds = self.policy.snapshot(self.labels)
         return [
-            decide(event, {label: (row[j] if j is not None else 0.0) for label, j in picked}, thresholds,
-                   self.version, now)
-            for event, row in zip(events, proba.tolist(), strict=True)
+            _prediction(self.model, self.labels, self.policy, event, raw[i], (calibrated[i], masks[i], corrections[i]),
+                        thresholds, self.version, now)
+            for i, event in enumerate(events)
         ]
 
 
-def predict(model, labels: Sequence[str], thresholds: Mapping[str, float], event: FeatureEvent,
-            version: int, now: float | None) -> Prediction:
-    """Every known label's probability, and the labels strictly above their threshold."""
+def predict(model, labels: Sequence[str], policy, event: FeatureEvent, version: int, now: float | None) -> Prediction:
+    """Every known label's calibrated probability, and the labels the decision policy predicts."""
     proba = model.predict_proba_one(event.features)
-    scores = {label: _positive(proba.get(label)) for label in labels}
-    return decide(event, scores, {label: thresholds[label] for label in labels}, version, now)
+    raw = np.fromiter((_positive(proba.get(label)) for label in labels), dtype=np.float64, count=len(labels))
+    return _prediction(model, labels, policy, event, raw, policy.decide(labels, raw), policy.snapshot(labels),
+                       version, now)
 
 
-def decide(event: FeatureEvent, scores: dict[str, float], thresholds: dict[str, float], version: int,
-           now: float | None) -> Prediction:
-    """The prediction: the labels whose score is strictly above their threshold (River's argmax
-    picks False on a tie), in the order of ``thresholds``."""
-    predicted = [label for label, threshold in thresholds.items() if scores[label] > threshold]
-    return Prediction(event.id, predicted, scores, version, thresholds, now)
+def _prediction(model, labels, policy, event, raw, decided, thresholds, version, now) -> Prediction:
+    """The prediction from a decision: the labels of the mask, in ``labels`` order, explained if asked."""
+    calibrated, mask, corrections = decided
+    predicted = [label for label, chosen in zip(labels, mask.tolist(), strict=True) if chosen]
+    explanations = explain(model, event.features, predicted, policy.explain) if policy.explain and predicted else None
+    return Prediction(event.id, predicted, dict(zip(labels, calibrated.tolist(), strict=True)), version, thresholds,
+                      now, raw_scores=dict(zip(labels, raw.tolist(), strict=True)), explanations=explanations,
+                      corrections=corrections or None)
 
 
 def dumps(snapshot: ModelSnapshot) -> bytes:

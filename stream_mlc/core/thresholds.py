@@ -1,7 +1,9 @@
 """Per-label decision thresholds: a label is predicted when its probability exceeds its threshold.
 
-The engine asks ``get(label)`` when it scores an event, feeds every joined ``(score, truth)``
-pair back with ``update(label, score, truth)``, and reports ``snapshot(labels)``.
+The decision policy (:mod:`stream_mlc.core.decision`) asks ``get(label)`` when it decides,
+feeds every joined ``(score, truth)`` pair back with ``update(label, score, truth)``, and
+reports ``snapshot(labels)``. The scores are the *calibrated* ones when a calibrator is on,
+so a threshold is a probability (and a cost objective's tends to its Bayes value).
 
 :class:`FixedThresholds`
     one threshold for every label, never adapted (0.5: the models' own rule).
@@ -13,7 +15,13 @@ pair back with ``update(label, score, truth)``, and reports ``snapshot(labels)``
 
 :func:`make_thresholds` builds either from a spec string, like models:
 ``"fixed"``, ``"fixed:threshold=0.4"``, ``"adaptive"`` (the default),
-``"adaptive:objective=hybrid,beta=0.5,fade=0.9995"``.
+``"adaptive:objective=hybrid,beta=0.5,fade=0.9995"``, ``"adaptive:objective=cost,cost_fp=1,cost_fn=5"``.
+
+Objectives by the metric they aim at (each one wins its own metric on yeast: README):
+``micro_f1``, ``macro_f1``, ``subset_accuracy``, ``mix`` (the default: micro-F1 + macro-F1
+- 2 Hamming) and ``cost`` (expected cost, per-label false-positive and false-negative
+costs). The older names ``balanced`` (= ``mix``), ``hybrid`` and ``f1`` (= ``macro_f1``)
+still work.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import numpy as np
 
 from stream_mlc.errors import ConfigError
 
-__all__ = ["FixedThresholds", "AdaptiveThresholds", "make_thresholds", "DEFAULT_THRESHOLDS"]
+__all__ = ["FixedThresholds", "AdaptiveThresholds", "make_thresholds", "DEFAULT_THRESHOLDS", "OBJECTIVES"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +94,19 @@ class _Histogram:
          self.index) = state
 
 
+#: Objective names and the utility each one maximises (see AdaptiveThresholds).
+OBJECTIVES = {
+    "mix": "balanced",
+    "balanced": "balanced",
+    "micro_f1": "micro_f1",
+    "macro_f1": "f1",
+    "f1": "f1",
+    "subset_accuracy": "subset_accuracy",
+    "hybrid": "hybrid",
+    "cost": "cost",
+}
+
+
 class AdaptiveThresholds:
     """Per-label thresholds that maximise a utility over fading score histograms.
 
@@ -107,11 +128,23 @@ class AdaptiveThresholds:
         rule that maximises micro-F1 (predict when the probability exceeds F*/2, here applied
         to each label's empirical score distribution, which also corrects the model's
         calibration), ``beta = 1`` minimises the Hamming loss.
-    ``"f1"``
+    ``"f1"`` (or ``"macro_f1"``)
         each label's own F1 (best macro-F1, at a high cost in false positives on rare labels).
+    ``"micro_f1"``
+        ``"hybrid"`` with ``beta = 0``: on calibrated scores, predict above F*/2.
+    ``"subset_accuracy"``
+        ``TP - FP``: each label's most probable value (on calibrated scores, above 0.5),
+        which under independent labels is the most probable label set; pair it with
+        ``min_labels=1`` where label sets are never empty.
+    ``"cost"``
+        minus the expected cost ``cost_fp * FP + cost_fn * FN``: ``cost_fn * TP - cost_fp *
+        FP``; on calibrated scores the threshold tends to ``cost_fp / (cost_fp + cost_fn)``.
+        ``costs`` maps a label to ``{"fp": c, "fn": c}`` where it differs from the defaults
+        ``cost_fp``, ``cost_fn`` (see :func:`stream_mlc.rules_io.load_costs` for a file).
 
     Scores are binned by their logit over ``[-span, span]`` in ``bins`` equal bins (plus one
-    bin below and one above); a threshold sits at a bin edge (or above every score). A label
+    bin below and one above); a threshold sits at a bin edge (or above every score), never
+    below ``floor``: a label is never predicted for every event whatever its score. A label
     keeps ``default`` until its faded number of true examples reaches ``min_positives``. Each
     pair's weight fades by ``fade`` per later pair of the same label (0.999: about the last
     1000 examples count). The threshold is re-chosen every ``every`` updates of a label at
@@ -144,17 +177,29 @@ class AdaptiveThresholds:
         min_positives: float = 5.0,
         every: int = 16,
         default: float = 0.5,
+        cost_fp: float = 1.0,
+        cost_fn: float = 1.0,
+        costs: dict | None = None,
+        floor: float = 0.01,
     ):
-        if objective not in ("hybrid", "f1", "balanced"):
-            raise ConfigError(f"objective must be 'hybrid', 'balanced' or 'f1', not {objective!r}")
+        if objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+        if cost_fp < 0 or cost_fn < 0 or cost_fp + cost_fn <= 0:
+            raise ConfigError(f"costs must be >= 0 and not both 0: cost_fp={cost_fp}, cost_fn={cost_fn}")
+        if not 0.0 <= floor < 1.0:
+            raise ConfigError(f"floor must be in [0, 1), not {floor}")
         if not 0.0 <= beta <= 1.0:
             raise ConfigError(f"beta must be in [0, 1], not {beta}")
         if not 0.0 < fade <= 1.0:
             raise ConfigError(f"fade must be in (0, 1], not {fade}")
         if bins < 2 or span <= 0 or every < 1:
             raise ConfigError("bins must be >= 2, span > 0 and every >= 1")
-        self.beta = beta
+        self.beta = 0.0 if objective == "micro_f1" else beta
         self.objective = objective
+        self._utility = OBJECTIVES[objective]
+        self.cost_fp, self.cost_fn = float(cost_fp), float(cost_fn)
+        self.costs = {label: _costs(label, c, cost_fp, cost_fn) for label, c in (costs or {}).items()}
+        self.floor = floor
         self.fade = fade
         self.bins = bins
         self.span = span
@@ -172,6 +217,8 @@ class AdaptiveThresholds:
         self._thresholds = [0.0] + [1.0 / (1.0 + math.exp(-e)) for e in edges] + [1.0]
         self._default_index = self._index_of(default)
         self._tie_break = 1e-12 * np.abs(np.arange(bins + 3) - self._default_index)
+        # Thresholds below the floor are never chosen.
+        self._tie_break[np.asarray(self._thresholds) < floor] = np.inf
         self._labels: dict = {}
         # Faded micro counts of the decisions the current thresholds make.
         self._tp = self._fp = self._fn = self._n = 0.0
@@ -265,23 +312,7 @@ class AdaptiveThresholds:
             cum = np.cumsum(np.array((hist.pos, hist.neg))[:, ::-1], axis=1)[:, ::-1]
             cum *= 1.0 / hist.total
             tp, fp = cum[0], cum[1]
-            positives = hist.positives / hist.total
-            if self.objective == "hybrid":
-                c = 0.5 * self.beta + 0.5 * (1.0 - self.beta) * self.micro_f1()
-                utility = (1.0 - c) * tp - c * fp
-            else:
-                label_f1 = tp / (tp + fp + positives)  # F1 / 2
-                if self.objective == "f1":
-                    utility = label_f1
-                else:
-                    n_labels = len(self._labels)
-                    f = self.micro_f1()
-                    # The micro-F1 denominator 2TP + FP + FN per example, summed over labels.
-                    d_micro = max(n_labels * (2.0 * self._tp + self._fp + self._fn) / max(self._n, 1e-300), 1e-12)
-                    micro = 2.0 * self.w_micro / d_micro
-                    hamming = self.w_hamming / n_labels
-                    utility = ((micro * (1.0 - 0.5 * f) + hamming) * tp - (micro * 0.5 * f + hamming) * fp
-                               + label_f1 * (2.0 * self.w_macro / n_labels))
+            utility = self._utility_of(label, tp, fp, hist.positives / hist.total)
             # Exact ties go to the threshold nearest the default.
             index = int(np.argmax(utility - self._tie_break))
             threshold = self._thresholds[index]
@@ -290,6 +321,39 @@ class AdaptiveThresholds:
                 log.debug("thresholds: label %r %.3f -> %.3f", label, hist.threshold, threshold)
             self.changes += 1
         hist.index, hist.threshold = index, threshold
+
+    def _utility_of(self, label, tp: np.ndarray, fp: np.ndarray, positives: float) -> np.ndarray:
+        """The objective's utility of every candidate threshold (tp, fp: fractions above it)."""
+        kind = self._utility
+        if kind in ("hybrid", "micro_f1"):
+            c = 0.5 * self.beta + 0.5 * (1.0 - self.beta) * self.micro_f1()
+            return (1.0 - c) * tp - c * fp
+        if kind == "subset_accuracy":
+            return tp - fp
+        if kind == "cost":
+            cost_fp, cost_fn = self.costs.get(label, (self.cost_fp, self.cost_fn))
+            return cost_fn * tp - cost_fp * fp
+        label_f1 = tp / (tp + fp + positives)  # F1 / 2
+        if kind == "f1":
+            return label_f1
+        n_labels = len(self._labels)
+        f = self.micro_f1()
+        # The micro-F1 denominator 2TP + FP + FN per example, summed over labels.
+        d_micro = max(n_labels * (2.0 * self._tp + self._fp + self._fn) / max(self._n, 1e-300), 1e-12)
+        micro = 2.0 * self.w_micro / d_micro
+        hamming = self.w_hamming / n_labels
+        return ((micro * (1.0 - 0.5 * f) + hamming) * tp - (micro * 0.5 * f + hamming) * fp
+                + label_f1 * (2.0 * self.w_macro / n_labels))
+
+
+def _costs(label, value, cost_fp: float, cost_fn: float) -> tuple[float, float]:
+    """A label's (fp, fn) costs from ``{"fp": c, "fn": c}`` (missing keys: the defaults)."""
+    if not isinstance(value, dict) or not set(value) <= {"fp", "fn"}:
+        raise ConfigError(f"costs of label {label!r} must be {{'fp': c, 'fn': c}}, not {value!r}")
+    fp, fn = float(value.get("fp", cost_fp)), float(value.get("fn", cost_fn))
+    if fp < 0 or fn < 0:
+        raise ConfigError(f"costs of label {label!r} must be >= 0")
+    return fp, fn
 
 
 def make_thresholds(spec: str = DEFAULT_THRESHOLDS):
@@ -303,6 +367,14 @@ def make_thresholds(spec: str = DEFAULT_THRESHOLDS):
     from stream_mlc.core.models import parse_spec
 
     name, params = parse_spec(spec)
+    if isinstance(params.get("costs"), str):
+        raise ConfigError(f"costs={params['costs']!r} names a file: load it with stream_mlc.rules_io.load_costs "
+                          "and pass the dict to make_decision_policy")
+    return build_thresholds(name, params)
+
+
+def build_thresholds(name: str, params: dict):
+    """Thresholds of kind ``name`` (``fixed`` or ``adaptive``) with keyword ``params``."""
     kinds = {"fixed": FixedThresholds, "adaptive": AdaptiveThresholds}
     if name not in kinds:
         raise ConfigError(f"unknown thresholds {name!r}; choose one of: {', '.join(kinds)}")

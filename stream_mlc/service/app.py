@@ -23,11 +23,12 @@ from collections import Counter
 
 from stream_mlc import bootstrap
 from stream_mlc.core.checkpoint import Checkpoint
-from stream_mlc.core.processor import Outcome, ProcessingError
+from stream_mlc.core.processor import Outcome, ProcessingError, Record
 from stream_mlc.service.admin import input_partitions
 from stream_mlc.service.checkpoints import checkpoint_store
 from stream_mlc.service.guard import SingleWorkerGuard
 from stream_mlc.service.prom import ServiceMetrics
+from stream_mlc.service.registry import RegistryFollower
 from stream_mlc.service.shell import (
     Checkpointer,
     Outputs,
@@ -62,6 +63,8 @@ class Service:
                                          settings.learning_config(), self.metrics)
         self.status_publisher = StatusPublisher(settings, self.outputs, self.status)
         self._processing = asyncio.Lock()
+        #: Set once the whole label registry is applied: no event is processed before.
+        self.registry_ready = asyncio.Event()
         self.guard = SingleWorkerGuard(settings)
         self.partitions = input_partitions(settings)
         self._join_counts_seen: Counter[str] = Counter(self.engine.buffer.counts)
@@ -80,6 +83,7 @@ class Service:
 
         @app.agent(app.topic(s.topic("features"), s.topic("labels")), name="process")
         async def process(stream):
+            await self.registry_ready.wait()
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 self.processor.accept(records(events), time.monotonic())
                 await self.release()
@@ -98,8 +102,28 @@ class Service:
                 await self.status_publisher.maybe(self.engine.learned, idle=True)
                 await self.checkpointer.maybe()
 
+        @app.task
+        async def follow_registry():
+            await self.follow_registry()
+
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_before_shutdown.connect(self._on_shutdown)
+
+    async def follow_registry(self) -> None:
+        """Apply the whole label registry before any event, then each change as it comes (within a second)."""
+        topic = self.settings.topic("label-registry")
+        async with RegistryFollower(self.settings) as follower:
+            backlog = await follower.backlog()
+            async with self._processing:
+                for key, value in backlog:  # applied silently: their audit records went out when they came
+                    self.processor.dispatch.govern(Record(topic, 0, -1, 0.0, key, value), time.time(), Outcome())
+            self.registry_ready.set()
+            while True:
+                for key, value in await follower.poll(0.2):
+                    async with self._processing:
+                        out = Outcome()
+                        self.processor.dispatch.govern(Record(topic, 0, -1, time.time(), key, value), time.time(), out)
+                        await self.publish(out)
 
     async def release(self) -> None:
         """Process what the aligner lets go, in event-time order, one caller at a time."""

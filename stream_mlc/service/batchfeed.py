@@ -15,15 +15,16 @@ This module keeps the agent as the entry point and removes the per-message path:
   partitions keep Faust's per-message delivery. The loop keeps Faust's bookkeeping: read
   offsets (so a ``seek`` still takes effect), offset gaps, and the flow control of rebalances.
 * :func:`batch_agent` registers an agent that awaits ``handle(records)`` once per batch,
-  then acks the whole batch in the consumer's offset bookkeeping, so Faust's periodic commit
-  moves past it. If ``handle`` raises, no batch is acked any more and the app crashes: the
-  group's commits stop before the failing batch.
+  then acks the whole batch in the consumer's offset bookkeeping (at once, or once the
+  deliveries ``handle`` returned are done), so Faust's periodic commit moves past it. If
+  ``handle`` or a delivery fails, no batch is acked any more and the app crashes: the group's
+  commits stop before the failing batch.
 
 What it gives up: Events (``current_event``, tables fed by the stream, per-event sensors).
 What it saves (``stream-mlc bench feed``, 20,000 messages of 1.4 KB, each decoded and
-answered): a plain agent spends 250-290 µs of CPU per message, the batch feed 33-43 µs with
-one ``producer.send`` per reply and 18-21 µs with one produced batch per partition, where a
-raw aiokafka loop spends 22-25 µs.
+answered): CPU per message 245-290 µs for a plain agent, 29-37 µs for the batch feed with one
+``producer.send`` per reply, 17-26 µs with one produced batch per partition; a raw aiokafka
+loop spends 19-25 µs.
 
 It relies on faust-streaming internals (``Consumer._drain_messages``, ``_wait_next_records``,
 ``_read_offset``, ``_add_gap``, ``_acked``, ``_acked_index``, ``_committed_offset``, the
@@ -37,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from time import monotonic
 from typing import Any, NamedTuple
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 #: Batches a channel may hold before the fetch loop waits for the agent: enough to overlap
 #: one fetch with the handling of the previous batch, few enough to bound memory.
 QUEUED_BATCHES = 4
+#: Batches whose deliveries :func:`batch_agent` awaits at once, handling the next meanwhile.
+PENDING_DELIVERIES = 4
 
 
 class RawRecord(NamedTuple):
@@ -268,6 +272,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._acked[tp].extend(fresh)
         self._n_acked += len(fresh)
 
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        """Faust's commit, refused once a batch failed: the app is crashing, and its consumer
+        thread with it (a commit sent to that thread can wait forever, and hang the stop)."""
+        if self.batch_error is not None:
+            return False
+        return await super().commit(*args, **kwargs)
+
     async def wait_empty(self) -> None:
         """Before a rebalance gives partitions away, let the batch in hand finish (as Faust does its Events)."""
         while self._in_flight and not self.should_stop and self.batch_error is None:
@@ -281,7 +292,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 def batch_agent(
     app: faust.App,
     topics: list[str],
-    handle: Callable[[list[RawRecord]], Awaitable[None]],
+    handle: Callable[[list[RawRecord]], Awaitable[Awaitable[Any] | None]],
     *,
     name: str,
 ) -> None:
@@ -293,37 +304,82 @@ def batch_agent(
     If ``handle`` raises, no batch is acked any more (so nothing after the failing batch is
     committed) and the app crashes, which stops the worker.
 
+    ``handle`` may instead return an awaitable, typically its sends' deliveries: the batch is
+    then acked when that completes, in batch order, while the next batches are handled (at most
+    ``PENDING_DELIVERIES`` wait at once). If it fails, that counts as a failure of ``handle``.
+
     Call it before the app starts: it replaces the app's consumer class with
     :class:`BatchConsumer`. The topics must be read by no other agent or table of the app.
     """
     _install_batch_consumer(app)
-    channel = BatchTopic(app, topics=list(topics))
+    body = _Feed(app, handle)
 
     async def feed(stream) -> None:
-        consumer: BatchConsumer = app.consumer
+        await body.run(stream)
+
+    app.agent(BatchTopic(app, topics=list(topics)), name=name)(feed)
+
+
+class _Feed:
+    """The agent's body: hand each batch to ``handle``, ack batches in order once they are done."""
+
+    def __init__(self, app: faust.App, handle: Callable[[list[RawRecord]], Awaitable[Awaitable[Any] | None]]):
+        self.app = app
+        self.handle = handle
+        self.pending: deque[tuple[Batch, asyncio.Future]] = deque()  # batches whose deliveries are awaited
+
+    async def run(self, stream) -> None:
+        consumer: BatchConsumer = self.app.consumer
         async for batch in stream:
-            if batch.generation_id != app.consumer_generation_id:
+            if consumer.batch_error is not None:
+                return  # a delivery failed: the app is crashing
+            if batch.generation_id != self.app.consumer_generation_id:
                 continue  # fetched before a rebalance: read again from the commit, as Faust skips Events
             consumer.batch_started()
             try:
-                await handle(batch.records)
+                delivered = await self.handle(batch.records)
             except asyncio.CancelledError as cancelled:
                 # Partly handled: acking anything after it could commit past it. At a stop
                 # that is moot; otherwise the worker must be restarted, so say so.
                 consumer.batch_finished(batch, cancelled)
-                if not app.should_stop:
+                if not self.app.should_stop:
                     log.error("batch handler cancelled: no batch is acked any more; restart the worker")
                 raise
             except Exception as error:
                 consumer.batch_finished(batch, error)
-                first = batch.records[0]
-                log.exception("batch handler failed on %d records from %s[%d]@%d on: stopping without committing "
-                              "past them", len(batch.records), first.topic, first.partition, first.offset)
-                await app.crash(error)
+                await self._crash(batch, error)
                 return
-            consumer.batch_finished(batch)
+            if delivered is None and not self.pending:
+                consumer.batch_finished(batch)
+            else:
+                await self._wait_for(batch, delivered)
 
-    app.agent(channel, name=name)(feed)
+    async def _wait_for(self, batch: Batch, delivered: Awaitable[Any] | None) -> None:
+        if delivered is None:  # nothing to wait for, but acked after the batches before it
+            delivered = asyncio.get_running_loop().create_future()
+            delivered.set_result(None)
+        future = asyncio.ensure_future(delivered)
+        self.pending.append((batch, future))
+        future.add_done_callback(self._ack_done)
+        while len(self.pending) >= PENDING_DELIVERIES:
+            await asyncio.wait([self.pending[0][1]])
+            self._ack_done()
+
+    def _ack_done(self, _: object = None) -> None:
+        """Ack the batches at the head of the line whose deliveries are done (in order)."""
+        consumer: BatchConsumer = self.app.consumer
+        while self.pending and self.pending[0][1].done():
+            batch, future = self.pending.popleft()
+            error = asyncio.CancelledError() if future.cancelled() else future.exception()
+            consumer.batch_finished(batch, error)
+            if error is not None:
+                asyncio.ensure_future(self._crash(batch, error))
+
+    async def _crash(self, batch: Batch, error: BaseException) -> None:
+        first = batch.records[0]
+        log.error("batch of %d records from %s[%d]@%d on failed: stopping without committing past it",
+                  len(batch.records), first.topic, first.partition, first.offset, exc_info=error)
+        await self.app.crash(error)
 
 
 def _install_batch_consumer(app: faust.App) -> None:

@@ -72,6 +72,19 @@ class ServiceMetrics:
         self.feature_psi = Gauge("stream_mlc_feature_psi", "PSI of the most drifting features at the last window",
                                  ["feature"], registry=r)
         self.active_alerts = Gauge("stream_mlc_active_alerts", "Drift alerts not recovered yet", registry=r)
+        self.ece = Gauge("stream_mlc_ece", "Expected calibration error (15 bins) of the published scores",
+                         ["scope"], registry=r)
+        self.brier = Gauge("stream_mlc_brier", "Brier score of the published scores", ["scope"], registry=r)
+        self.label_ece = Gauge("stream_mlc_label_ece", "Per-label ECE over the metrics window, top labels by support",
+                               ["label"], registry=r)
+        self.rule_violations = Gauge("stream_mlc_rule_violations", "Raw predictions that broke a label rule, by rule",
+                                     ["rule"], registry=r)
+        self.label_requests = Gauge("stream_mlc_label_requests", "Label requests made (and events offered)",
+                                    ["count"], registry=r)
+        self.agreement = Gauge("stream_mlc_annotator_agreement", "Fleiss' kappa of the annotators, overall",
+                               registry=r)
+        self.group_gap = Gauge("stream_mlc_group_gap", "The largest gap between groups, by metric", ["metric"],
+                               registry=r)
         self.feature_cache = Gauge("stream_mlc_feature_cache", "The feature encoder's text cache: hits, misses, "
                                    "entries and hit rate", ["stat"], registry=r)
         self.history = PageHistory(max_points=history_points, max_alerts=alerts_kept)
@@ -108,10 +121,31 @@ class ServiceMetrics:
         _replace(self.label_error, {label: errors[label] for label in top if label in errors})
         _replace(self.feature_psi, drift.get("feature_psi", {}))
         self.active_alerts.set(drift.get("active", 0))
+        self._refresh_governance(status, top)
         cache = (status.get("features") or {}).get("cache")
         for stat in ("hits", "misses", "size", "hit_rate") if cache else ():
             self.feature_cache.labels(stat).set(cache[stat])
         self._record(status, top, time.time() if now is None else now)
+
+    def _refresh_governance(self, status: dict, top: list[str]) -> None:
+        """Calibration, label rules, label requests, agreement and group gaps, when the status has them."""
+        decisions = status.get("decisions") or {}
+        if decisions:
+            ece = decisions["ece"]["calibrated"]
+            for scope in ("cumulative", "window"):
+                self.ece.labels(scope).set(ece[scope]["ece"])
+                self.brier.labels(scope).set(ece[scope]["brier"])
+            per = ece.get("per_label", {})
+            _replace(self.label_ece, {label: per[label]["window_ece"] for label in top if label in per})
+            counts = (decisions.get("rules") or {}).get("counts")
+            if counts:
+                _replace(self.rule_violations, {k: counts[k] for k in ("implies", "exclusive", "allowed")})
+        _replace(self.label_requests, status.get("label_requests") or {})
+        kappa = (status.get("agreement") or {}).get("kappa")
+        if isinstance(kappa, int | float):
+            self.agreement.set(kappa)
+        gaps = (status.get("groups") or {}).get("gaps") or {}
+        _replace(self.group_gap, {name: value for name, value in gaps.items() if isinstance(value, int | float)})
 
     def record_alert(self, kind: str, subject: str, message: str, model_version: int, ts: float) -> None:
         """Keep an alert for the live page (the latest ``alerts_kept``); called where alerts are published."""

@@ -23,21 +23,52 @@ TOPIC = "label-registry"
 FORGET_PREFIX = "forget/"
 
 
-def _decode(value: bytes | None):
-    return None if value is None else orjson.loads(value)
+async def registry_records(settings: Settings) -> list[tuple[bytes, bytes | None]]:
+    """Every ``(key, value)`` of the registry topic up to its end now, raw (a starting worker
+    applies them all before it processes any event: the topic is the registry's only store)."""
+    async with TopicReader(settings, TOPIC, decode=lambda value: value) as reader:
+        return [(key or b"", value) for _, key, value in await reader.read_to_end()]
+
+
+class RegistryFollower:
+    """Follows the registry topic for a worker: first every record up to its end, then each new one.
+
+    The backlog is returned once, then :meth:`poll` returns the records that come after it,
+    none lost and none repeated across the boundary (the fetch position is set to where the
+    backlog ended). Values are raw bytes (None for a tombstone); keys as stored.
+    """
+
+    def __init__(self, settings: Settings):
+        self.reader = TopicReader(settings, TOPIC, decode=lambda value: value)
+
+    async def __aenter__(self) -> RegistryFollower:
+        await self.reader.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.reader.__aexit__(*exc)
+
+    async def backlog(self, timeout_s: float = 60.0) -> list[tuple[bytes, bytes | None]]:
+        consumer = self.reader.consumer
+        ends = await self.reader.ends()
+        records = await self.reader.read_to_end(timeout_s)
+        for tp, end in ends.items():  # read_to_end drops what it fetched past the end: fetch it again
+            consumer.seek(tp, end)
+        return [(key or b"", value) for _, key, value in records]
+
+    async def poll(self, timeout_s: float = 0.2) -> list[tuple[bytes, bytes | None]]:
+        return [(key or b"", value) for _, key, value in await self.reader.poll(timeout_s)]
 
 
 async def read_registry_async(settings: Settings) -> tuple[LabelRegistry, list[str]]:
     """The registry as the topic holds it now, and the ids with a pending forget request."""
-    async with TopicReader(settings, TOPIC, decode=_decode) as reader:
-        records = await reader.read_to_end()
     registry, forgets = LabelRegistry(), {}
-    for _, key, value in records:
-        name = key.decode() if key else ""
+    for key, value in await registry_records(settings):
+        name = key.decode()
         if name.startswith(FORGET_PREFIX):
             forgets[name.removeprefix(FORGET_PREFIX)] = value is not None
         elif value is not None:
-            registry = registry.follow(value)
+            registry = registry.follow(orjson.loads(value))
     return registry, sorted(key for key, pending in forgets.items() if pending)
 
 

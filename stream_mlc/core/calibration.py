@@ -1,0 +1,403 @@
+"""Online per-label calibration: map a model's raw score to a probability that means what it says.
+
+A calibrator sits between the model and the thresholds (see
+:mod:`stream_mlc.core.decision`). It works on label *indices* (the decision policy owns the
+name -> index map) and on numpy arrays, so a whole event, or a batch of events, is
+calibrated in a few vectorised operations:
+
+``calibrate(idx, raw)``
+    ``raw`` of shape ``(n,)`` or ``(m, n)``: the scores of labels ``idx`` (one event, or
+    ``m`` events); returns the calibrated scores, same shape.
+``update(idx, raw, truth)``
+    one joined event: the raw scores the model gave *before* learning it and the truth of
+    the labels ``idx`` known for it. Prequential: nothing here looks at an event before it
+    has been scored.
+``reset(i)``
+    forget label ``i`` (its model was reset after a drift).
+
+:class:`IdentityCalibrator` (``"none"``)
+    returns the raw scores.
+:class:`PlattCalibrator` (``"platt"``)
+    ``sigmoid(a * logit(raw) + b)`` per label, fitted by online Newton steps on the log
+    loss with a fading Hessian (about the last ``1 / (1 - fade)`` examples count).
+:class:`IsotonicCalibrator` (``"isotonic"``)
+    a monotone step curve per label over ``bins`` logit bins: fading counts of true and all
+    examples per bin, shrunk towards the identity, made monotone by pool-adjacent-violators
+    and interpolated linearly between bin centres. Fading lets it follow drift.
+
+All are plain numpy and pickle. :func:`make_calibrator` builds one from a spec string:
+``"none"``, ``"platt:fade=0.999"``, ``"isotonic:bins=24,fade=0.998,shrink_to=pooled"``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stream_mlc.errors import ConfigError
+
+__all__ = ["IdentityCalibrator", "PlattCalibrator", "IsotonicCalibrator", "make_calibrator",
+           "DEFAULT_CALIBRATION", "logit"]
+
+#: The calibration the service uses unless told otherwise (chosen by measurement: README).
+DEFAULT_CALIBRATION = "isotonic"
+
+_EPS = 1e-6  # raw scores are clipped to [_EPS, 1 - _EPS] before the logit: 0 and 1 stay finite
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """The log-odds of ``p``, clipped so that 0 and 1 map to about -+13.8.
+
+    >>> logit(np.array([0.5, 0.0])).round(2).tolist()
+    [0.0, -13.82]
+    """
+    p = np.clip(p, _EPS, 1.0 - _EPS)
+    return np.log(p / (1.0 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+class _PerLabel:
+    """Growable per-label state arrays (rows are label indices)."""
+
+    kind = "none"
+
+    def __init__(self):
+        self.n_labels = 0
+        self.seen = np.zeros(0)  # joined examples per label
+
+    def _grow(self, size: int) -> None:
+        if size > self.n_labels:
+            self.seen = _extend(self.seen, size, 0.0)
+            self._grow_state(size)
+            self.n_labels = size
+
+    def _grow_state(self, size: int) -> None:
+        """Extend the subclass's arrays to ``size`` labels."""
+
+    def reset(self, i: int) -> None:
+        """Forget label ``i``: it is calibrated as a fresh label again."""
+        if i < self.n_labels:
+            self.seen[i] = 0.0
+            self._reset_state(i)
+
+    def _reset_state(self, i: int) -> None:
+        """Reset the subclass's state of label ``i``."""
+
+    def _fresh_as_raw(self, idx: np.ndarray, raw: np.ndarray, calibrated: np.ndarray) -> np.ndarray:
+        """``calibrated``, except the raw score for labels not learned yet (exactly the identity)."""
+        if idx.size and int(idx.max()) < self.n_labels and self.seen[idx].all():
+            return calibrated
+        return np.where(_take(self.seen, idx, 0.0) > 0, calibrated, raw)
+
+    def describe(self, i: int) -> dict:
+        """A JSON-able summary of label ``i``'s calibration."""
+        return {"seen": float(self.seen[i]) if i < self.n_labels else 0.0}
+
+
+class IdentityCalibrator(_PerLabel):
+    """No calibration: the raw scores are the probabilities.
+
+    >>> IdentityCalibrator().calibrate(np.array([0]), np.array([0.3])).tolist()
+    [0.3]
+    """
+
+    def calibrate(self, idx: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(raw, dtype=np.float64)
+
+    def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
+        self._grow(int(idx.max()) + 1 if idx.size else 0)
+        self.seen[idx] += 1.0
+
+
+class PlattCalibrator(_PerLabel):
+    """Per-label Platt scaling on the logit, fitted online by Newton steps.
+
+    Each label has ``theta = (a, b)`` and predicts ``sigmoid(a * z + b)``, ``z = logit(raw)``.
+    A joined pair ``(z, y)`` adds ``w = p (1 - p)`` times ``(z, 1)(z, 1)^T`` to a fading
+    Hessian ``H`` (older pairs weigh ``fade**age``) and takes the Newton step
+    ``theta -= (H + ridge I)^-1 (p - y)(z, 1)``: recursive IRLS, which converges in a few
+    hundred examples where SGD needs thousands. ``ridge`` keeps the first steps small;
+    ``a`` stays at least ``min_slope`` so the map stays increasing. It starts at the
+    identity ``(1, 0)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> cal = PlattCalibrator()
+    >>> idx = np.array([0])
+    >>> for _ in range(3000):  # raw scores twice too confident in logit: truth ~ sigmoid(z / 2)
+    ...     z = rng.normal(0.0, 3.0)
+    ...     cal.update(idx, _sigmoid(np.array([z])), np.array([rng.random() < _sigmoid(z / 2)]))
+    >>> round(float(cal.theta[0, 0]), 1)
+    0.5
+    """
+
+    kind = "platt"
+
+    def __init__(self, fade: float = 0.999, ridge: float = 1.0, min_slope: float = 0.05):
+        super().__init__()
+        if not 0.0 < fade <= 1.0:
+            raise ConfigError(f"platt: fade must be in (0, 1], not {fade}")
+        if ridge <= 0:
+            raise ConfigError(f"platt: ridge must be positive, not {ridge}")
+        self.fade, self.ridge, self.min_slope = fade, ridge, min_slope
+        self.theta = np.zeros((0, 2))
+        self.hessian = np.zeros((0, 3))  # (h_zz, h_z1, h_11) of the symmetric 2 x 2 Hessian
+
+    def _grow_state(self, size: int) -> None:
+        self.theta = _extend(self.theta, size, (1.0, 0.0))
+        self.hessian = _extend(self.hessian, size, 0.0)
+
+    def _reset_state(self, i: int) -> None:
+        self.theta[i] = (1.0, 0.0)
+        self.hessian[i] = 0.0
+
+    def calibrate(self, idx: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        theta = _take(self.theta, idx, (1.0, 0.0))
+        return self._fresh_as_raw(idx, raw, _sigmoid(theta[:, 0] * logit(raw) + theta[:, 1]))
+
+    def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
+        if not idx.size:
+            return
+        self._grow(int(idx.max()) + 1)
+        z = logit(raw)
+        a, b = self.theta[idx, 0], self.theta[idx, 1]
+        p = _sigmoid(a * z + b)
+        w = np.maximum(p * (1.0 - p), 1e-4)
+        h = self.hessian[idx] * self.fade
+        h[:, 0] += w * z * z
+        h[:, 1] += w * z
+        h[:, 2] += w
+        self.hessian[idx] = h
+        g = p - truth
+        gz, g1 = g * z, g
+        # Solve the 2 x 2 system (H + ridge I) step = gradient for every label at once.
+        hzz, hz1, h11 = h[:, 0] + self.ridge, h[:, 1], h[:, 2] + self.ridge
+        det = hzz * h11 - hz1 * hz1
+        step_a = (h11 * gz - hz1 * g1) / det
+        step_b = (hzz * g1 - hz1 * gz) / det
+        self.theta[idx, 0] = np.maximum(a - step_a, self.min_slope)
+        self.theta[idx, 1] = b - step_b
+        self.seen[idx] += 1.0
+
+    def describe(self, i: int) -> dict:
+        a, b = self.theta[i] if i < self.n_labels else (1.0, 0.0)
+        return {**super().describe(i), "slope": float(a), "intercept": float(b)}
+
+
+class IsotonicCalibrator(_PerLabel):
+    """Per-label monotone binned calibration with fading counts (isotonic regression on bins).
+
+    Raw scores are binned by their logit over ``[-span, span]`` (``bins`` equal bins; the
+    outer ones take everything beyond). Each label keeps fading counts of its examples and
+    of its true examples per bin (older pairs weigh ``fade**age``). Every ``every`` updates
+    of a label its curve is refitted: each bin's rate, shrunk by ``prior`` pseudo-examples
+    towards a prior curve, made non-decreasing by pool-adjacent-violators weighted by the
+    counts; scores are mapped by linear interpolation between the bin centres (and clipped
+    to ``[floor, 1 - floor]``). A label not learned yet keeps its raw scores.
+
+    The prior curve (``shrink_to``) is the identity (``"identity"``: a sparse bin trusts the
+    raw score), or the curve of every label's pairs pooled (``"pooled"``, itself shrunk to
+    the identity): labels learn from each other's bins, which pays where the model's raw
+    scores are far off for all labels alike (emotions: README), and costs a little where
+    they are not. ``"auto"`` (the default) takes the pooled curve only while the raw scores'
+    pooled calibration gap exceeds ``auto_gap`` beyond its sampling noise, else the identity.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> cal = IsotonicCalibrator(shrink_to="identity")
+    >>> idx = np.array([0])
+    >>> for _ in range(4000):  # the model says 0.9 where the truth is 0.6
+    ...     raw = rng.choice([0.1, 0.9])
+    ...     cal.update(idx, np.array([raw]), np.array([rng.random() < (0.6 if raw > 0.5 else 0.05)]))
+    >>> cal.calibrate(idx, np.array([0.9])).round(1).tolist()
+    [0.6]
+    """
+
+    kind = "isotonic"
+
+    def __init__(self, bins: int = 24, span: float = 6.0, fade: float = 0.999, prior: float = 2.0,
+                 every: int = 8, floor: float = 1e-3, shrink_to: str = "auto", auto_gap: float = 0.05):
+        super().__init__()
+        if bins < 2 or span <= 0 or every < 1 or prior <= 0:
+            raise ConfigError("isotonic: bins must be >= 2, span > 0, every >= 1, prior > 0")
+        if shrink_to not in ("pooled", "identity", "auto"):
+            raise ConfigError(f"isotonic: shrink_to must be 'identity', 'pooled' or 'auto', not {shrink_to!r}")
+        self.shrink_to, self.auto_gap = shrink_to, auto_gap
+        if not 0.0 < fade <= 1.0:
+            raise ConfigError(f"isotonic: fade must be in (0, 1], not {fade}")
+        self.bins, self.span, self.fade, self.prior, self.every, self.floor = bins, span, fade, prior, every, floor
+        self._width = 2.0 * span / bins
+        self.centres = -span + self._width * (np.arange(bins) + 0.5)
+        self._identity = _sigmoid(self.centres)
+        self.positives = np.zeros((0, bins))
+        self.counts = np.zeros((0, bins))
+        self.pooled_positives = np.zeros(bins)  # every label's pairs together
+        self.pooled_counts = np.zeros(bins)
+        # Fading is lazy: a label's next pair weighs `weight` (it grows by 1 / fade per pair),
+        # so an update adds instead of scaling the label's whole row.
+        self.weight = np.zeros(0)
+        self.pooled_weight = 1.0
+        self.curve = np.zeros((0, bins))  # calibrated value at each bin centre
+        self.pending = np.zeros(0, dtype=np.int64)  # updates since the curve was refitted
+
+    def _grow_state(self, size: int) -> None:
+        self.positives = _extend(self.positives, size, 0.0)
+        self.counts = _extend(self.counts, size, 0.0)
+        self.curve = _extend(self.curve, size, self._identity)
+        self.pending = _extend(self.pending, size, 0)
+        self.weight = _extend(self.weight, size, 1.0)
+
+    def _reset_state(self, i: int) -> None:
+        self.positives[i] = 0.0
+        self.counts[i] = 0.0
+        self.curve[i] = self._identity
+        self.pending[i] = 0
+        self.weight[i] = 1.0
+
+    def calibrate(self, idx: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        # Position between bin centres: u in [0, bins - 1].
+        u = np.clip((logit(raw) + self.span) / self._width - 0.5, 0.0, self.bins - 1.0)
+        lo = np.minimum(u.astype(np.int64), self.bins - 2)
+        frac = u - lo
+        if idx.size and int(idx.max()) < self.n_labels:
+            rows, curve = idx, self.curve
+        else:  # some labels have no row yet: gather (identity rows for them) first
+            rows, curve = np.arange(idx.shape[0]), _take(self.curve, idx, self._identity)
+        left = curve[rows, lo]
+        right = curve[rows, lo + 1]
+        return self._fresh_as_raw(idx, raw, np.clip(left + frac * (right - left), self.floor, 1.0 - self.floor))
+
+    def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
+        if not idx.size:
+            return
+        self._grow(int(idx.max()) + 1)
+        b = np.clip(((logit(raw) + self.span) / self._width).astype(np.int64), 0, self.bins - 1)
+        w = self.weight[idx]
+        self.counts[idx, b] += w
+        self.positives[idx, b] += w * truth
+        w = self.weight[idx] = w / self.fade
+        if w.max() > 1e100:  # rescale before the weights overflow
+            big = idx[w > 1e100]
+            self.counts[big] /= self.weight[big, None]
+            self.positives[big] /= self.weight[big, None]
+            self.weight[big] = 1.0
+        self.seen[idx] += 1.0
+        self.pending[idx] += 1
+        pw = self.pooled_weight
+        self.pooled_counts += pw * np.bincount(b, minlength=self.bins)
+        self.pooled_positives += pw * np.bincount(b, truth, minlength=self.bins)
+        self.pooled_weight = pw / self.fade
+        if self.pooled_weight > 1e100:
+            self.pooled_counts /= self.pooled_weight
+            self.pooled_positives /= self.pooled_weight
+            self.pooled_weight = 1.0
+        due = idx[self.pending[idx] >= self.every]
+        if due.size:
+            self._refit(due, self._prior_curve())
+
+    def _prior_curve(self) -> np.ndarray:
+        """The curve sparse bins are shrunk towards (see ``shrink_to``)."""
+        if self.shrink_to == "identity":
+            return self._identity
+        # The counts in units of the newest pair (which weighs pooled_weight * fade).
+        norm = self.fade / self.pooled_weight
+        counts, positives = self.pooled_counts * norm, self.pooled_positives * norm
+        n = counts.sum()
+        if self.shrink_to == "auto":
+            # The raw scores' pooled calibration gap (bins at their centres), less what sampling
+            # noise alone gives (about sqrt(bins / n) / 2): trust the raw scores under auto_gap.
+            gap = np.abs(counts * self._identity - positives).sum() / max(n, 1e-12)
+            if gap - 0.5 * np.sqrt(self.bins / max(n, 1e-12)) <= self.auto_gap:
+                return self._identity
+        weight_all = counts + self.prior
+        return pool_adjacent_violators((positives + self.prior * self._identity) / weight_all, weight_all)
+
+    def _refit(self, due: np.ndarray, prior: np.ndarray) -> None:
+        """Refit the curves of labels ``due`` (an index array) at once."""
+        self.pending[due] = 0
+        norm = (self.fade / self.weight[due])[:, None]  # counts in units of the newest pair
+        weight = self.counts[due] * norm + self.prior
+        rate = (self.positives[due] * norm + self.prior * prior) / weight
+        self.curve[due] = pool_adjacent_violators(rate, weight)
+
+    def describe(self, i: int) -> dict:
+        curve = self.curve[i] if i < self.n_labels else self._identity
+        return {**super().describe(i), "centres": _sigmoid(self.centres).round(4).tolist(),
+                "curve": np.round(curve, 4).tolist()}
+
+
+def pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The non-decreasing sequence closest to ``values`` in weighted least squares (each row).
+
+    What pool-adjacent-violators computes, by its closed form: the fit at ``i`` is
+    ``max over j <= i of min over k >= i`` of the weighted mean of ``values[j..k]``. For the
+    few bins of a calibration curve this is a handful of numpy operations on a
+    (rows, bins, bins) array, for all the labels refitted at once.
+
+    >>> pool_adjacent_violators(np.array([0.1, 0.4, 0.2, 0.5]), np.ones(4)).round(2).tolist()
+    [0.1, 0.3, 0.3, 0.5]
+    """
+    single = np.ndim(values) == 1
+    values, weights = np.atleast_2d(values), np.atleast_2d(weights)
+    n = values.shape[1]
+    zero = np.zeros((values.shape[0], 1))
+    total = np.concatenate([zero, np.cumsum(values * weights, axis=1)], axis=1)
+    mass = np.concatenate([zero, np.cumsum(weights, axis=1)], axis=1)
+    # mean[:, j, k]: the weighted mean of values[j..k] (j <= k; +inf elsewhere, ignored by min).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (total[:, None, 1:] - total[:, :-1, None]) / (mass[:, None, 1:] - mass[:, :-1, None])
+    upper = np.triu(np.ones((n, n), dtype=bool))
+    mean = np.where(upper, mean, np.inf)
+    # low[:, j, i] = min over k >= i of mean[:, j, k]; then the max over j <= i.
+    low = np.minimum.accumulate(mean[:, :, ::-1], axis=2)[:, :, ::-1]
+    fit = np.where(upper, low, -np.inf).max(axis=1)
+    return fit[0] if single else fit
+
+
+def _extend(array: np.ndarray, size: int, fill) -> np.ndarray:
+    """``array`` with rows up to ``size``, new rows set to ``fill`` (capacity doubles)."""
+    if array.shape[0] >= size:
+        return array
+    grown = np.empty((max(size, 2 * array.shape[0]),) + array.shape[1:], dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    grown[array.shape[0]:] = fill
+    return grown
+
+
+def _take(array: np.ndarray, idx: np.ndarray, fill) -> np.ndarray:
+    """Rows ``idx`` of ``array``; ``fill`` for labels it has no row for yet."""
+    if idx.size and int(idx.max()) < array.shape[0]:
+        return array[idx]
+    out = np.empty((idx.shape[0],) + array.shape[1:])
+    out[:] = fill
+    known = idx < array.shape[0]
+    out[known] = array[idx[known]]
+    return out
+
+
+_KINDS = {"none": IdentityCalibrator, "platt": PlattCalibrator, "isotonic": IsotonicCalibrator}
+
+
+def make_calibrator(spec: str = DEFAULT_CALIBRATION):
+    """A calibrator from its spec: ``"none"``, ``"platt[:param=v,...]"``, ``"isotonic[:...]"``.
+
+    >>> make_calibrator("platt:fade=0.99").fade
+    0.99
+    >>> make_calibrator("magic")
+    Traceback (most recent call last):
+    ...
+    stream_mlc.errors.ConfigError: unknown calibration 'magic'; choose one of: none, platt, isotonic
+    """
+    from stream_mlc.core.models import parse_spec
+
+    name, params = parse_spec(spec)
+    if name not in _KINDS:
+        raise ConfigError(f"unknown calibration {name!r}; choose one of: {', '.join(_KINDS)}")
+    try:
+        return _KINDS[name](**params)
+    except TypeError as error:
+        raise ConfigError(f"bad parameters for calibration {name!r}: {error}") from error
