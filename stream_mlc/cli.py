@@ -36,7 +36,7 @@ from stream_mlc.settings import Settings  # noqa: E402
 
 #: Loggers of the Kafka clients: their connection errors would add lines to the one-line error.
 _CLIENT_LOGGERS = ("aiokafka", "kafka")
-TAIL_TOPICS = ("predictions", "alerts", "deadletter", "training", "label-requests")
+TAIL_TOPICS = ("predictions", "alerts", "audit", "deadletter", "training", "label-requests")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -172,7 +172,8 @@ class Settings:
         """
         return {"model": self.model, "thresholds": self.thresholds,
                 "drift_options": self.drift_options if self.drift_monitor else None,
-                "labels": ",".join(self.label_names)}
+                "labels": ",".join(self.label_names), "calibration": self.calibration,
+                "challengers": self.challengers, "rules": self.rules, "text_features": self.text_features}
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes :meth:`from_env` give these settings (for child processes)."""

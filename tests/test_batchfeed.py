@@ -103,13 +103,17 @@ async def committed(settings) -> dict[tuple[str, int], int]:
 
 
 async def wait_until(condition, timeout_s: float = 20.0) -> None:
-    """Poll ``condition()`` (a bool, or an awaitable of one) until it holds."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            result = condition()
-            if await result if inspect.isawaitable(result) else result:
-                return
-            await asyncio.sleep(0.05)
+    """Poll ``condition()`` (a bool, or an awaitable of one) until it holds; fail saying which did not."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                result = condition()
+                if await result if inspect.isawaitable(result) else result:
+                    return
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        what = condition.description if hasattr(condition, "description") else inspect.getsource(condition).strip()
+        pytest.fail(f"not within {timeout_s} s: {what}")
 
 
 #: service/app.py's make_app settings for the consumer (faust.App keyword arguments).
@@ -144,13 +148,19 @@ def after_seek_to_committed(consumer, resume) -> None:
     consumer._test_seek = True
 
 
-def committed_to_the_end(settings, n: int):
+class CommittedToTheEnd:
     """A condition: the group has committed offset ``n`` on every input partition."""
 
-    async def condition() -> bool:
-        return await committed(settings) == {lane: n for lane in every_lane(settings, n)}
+    def __init__(self, settings, n: int):
+        self.settings, self.n, self.last = settings, n, None
 
-    return condition
+    async def __call__(self) -> bool:
+        self.last = await committed(self.settings)
+        return self.last == {lane: self.n for lane in every_lane(self.settings, self.n)}
+
+    @property
+    def description(self) -> str:
+        return f"offset {self.n} committed on every input partition; last seen: {self.last}"
 
 
 def every_lane(settings, n: int) -> dict[tuple[str, int], list[int]]:
@@ -168,7 +178,7 @@ def test_records_arrive_once_in_offset_order_and_commits_follow(service_settings
         try:
             assert isinstance(app.consumer, BatchConsumer)
             await wait_until(lambda: handler.count() >= 8 * n)
-            await wait_until(committed_to_the_end(service_settings, n))  # (b) by the periodic commit
+            await wait_until(CommittedToTheEnd(service_settings, n))  # (b) by the periodic commit
         finally:
             await app.stop()
 
@@ -250,7 +260,7 @@ def test_a_batch_is_acked_only_once_its_deliveries_are_done(service_settings):
             assert await committed(service_settings) == {}
             assert handler.count() < 8 * n
             deliveries.set_result(None)
-            await wait_until(committed_to_the_end(service_settings, n))
+            await wait_until(CommittedToTheEnd(service_settings, n))
         finally:
             await app.stop()
         return handler
@@ -288,8 +298,8 @@ def test_a_rebalance_between_two_apps_loses_nothing(service_settings):
             await wait_until(lambda: first.count() > 0)
             await app2.start()
             try:
-                await wait_until(lambda: second.count() > 0, timeout_s=25)
-                await wait_until(committed_to_the_end(service_settings, n), timeout_s=25)
+                await wait_until(lambda: second.count() > 0, timeout_s=25)  # it joined the group
+                await wait_until(CommittedToTheEnd(service_settings, n), timeout_s=25)
             finally:
                 await app2.stop()
         finally:
@@ -315,7 +325,7 @@ def test_a_seek_after_the_seek_to_committed_takes_effect(service_settings):
         await produce(service_settings, n)
         await app1.start()
         try:
-            await wait_until(committed_to_the_end(service_settings, n))
+            await wait_until(CommittedToTheEnd(service_settings, n))
         finally:
             await app1.stop()
 

@@ -330,3 +330,13 @@ def test_feature_names_beyond_the_limit_are_refused_and_nothing_is_stored():
     assert engine.features == {"a", "b", "c"}
     assert len(engine.buffer) == 2  # the refused event was not stored
     engine.score(feat(3, {"b": 5.0, "c": 1.0}), 0.0)  # known names still pass
+
+
+def test_labels_older_than_their_features_are_counted_and_alerted_as_a_leak():
+    engine = Engine.from_config(EngineConfig(model="native-lr", drift=None))
+    for i in range(12):
+        engine.score(FeatureEvent(str(i), {"x": 1.0}, ts=10.0), 10.0)
+        engine.learn(engine.join(LabelEvent(str(i), frozenset({"a"}), ts=5.0 if i % 2 else 11.0), 10.0))
+    leaks = [alert for alert, _ in engine.drain_alerts() if alert.kind == "label_before_features"]
+    assert engine.buffer.counts["label_before_features"] == 6
+    assert [alert.value for alert in leaks] == [1.0]  # the 1st, then the 10th would follow

@@ -88,7 +88,8 @@ def test_member_metrics_are_the_engines_prequential_metrics():
     """A member scored in shadow gets the metrics it would get as the engine's model."""
     data = list(open_dataset("yeast"))[:300]
     labels = tuple(open_dataset("yeast").label_names)
-    alone = evaluate.prequential(data, "native-mlc", labels=labels).metrics
+    # Members decide with their own thresholds on the model's scores: the engine without calibration.
+    alone = evaluate.prequential(data, "native-mlc", labels=labels, calibration="none").metrics
     model = Portfolio(members="native-lr|native-mlc", window=50)
     for record in data:
         model.learn_one(record.features, {label: label in record.labels for label in labels})

@@ -119,7 +119,7 @@ def reproduce(settings, training: list[JoinedExample], predictions: list[dict]) 
             again = rescored[example.id]
             engine.learn(
                 JoinedExample(example.id, example.features, example.labels, example.observed,
-                              again.scores, again.labels, again.model_version)
+                              again.scores, again.labels, again.model_version, raw_scores=again.raw_scores)
             )
     assert engine.learned == len(training)
     return engine

@@ -198,7 +198,8 @@ def test_booleans_accept_the_usual_spellings():
 def test_the_learning_config_names_what_a_checkpoint_is_checked_against():
     s = Settings(model="river-br-lr", thresholds="fixed:threshold=0.4", drift_options="reaction=reset", labels="a, b")
     assert s.learning_config() == {"model": "river-br-lr", "thresholds": "fixed:threshold=0.4",
-                                   "drift_options": "reaction=reset", "labels": "a,b"}
+                                   "drift_options": "reaction=reset", "labels": "a,b", "calibration": "isotonic",
+                                   "challengers": "", "rules": "", "text_features": ""}
     assert s.replace(drift_monitor=False).learning_config()["drift_options"] is None
 
 

@@ -26,9 +26,12 @@ CALIBRATION_RESET = "calibration_reset"
 RULE_CORRECTION = "rule_correction"
 FAIRNESS_GAP = "fairness_gap"
 LABEL_CHANGE = "label_change"
+#: A label event older than its feature event: features computed after the truth can leak it.
+LABEL_BEFORE_FEATURES = "label_before_features"
 
 KINDS = frozenset({CONCEPT_DRIFT, FEATURE_DRIFT, PREDICTION_DRIFT, LABEL_DRIFT, MODEL_RESET, RECOVERED,
-                   MODEL_PROMOTED, THRESHOLD_MOVED, CALIBRATION_RESET, RULE_CORRECTION, FAIRNESS_GAP, LABEL_CHANGE})
+                   MODEL_PROMOTED, THRESHOLD_MOVED, CALIBRATION_RESET, RULE_CORRECTION, FAIRNESS_GAP, LABEL_CHANGE,
+                   LABEL_BEFORE_FEATURES})
 
 #: The ``subject`` of an example-level detector (e.g. ADWIN on the per-event Hamming loss).
 EXAMPLE_LEVEL = "*"

@@ -17,11 +17,12 @@ governance (label requests, annotators, the label registry, group quality) sit b
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from stream_mlc.core.alerts import Alert, from_event
+from stream_mlc.core.alerts import LABEL_BEFORE_FEATURES, Alert, from_event
 from stream_mlc.core.calibration import DEFAULT_CALIBRATION, IdentityCalibrator
 from stream_mlc.core.decision import DecisionPolicy, make_decision_policy
 from stream_mlc.core.drift import DriftMonitor, DriftSettings
@@ -257,6 +258,7 @@ class Engine:
         self._update_policy(example)
         self.model.learn_one(example.features, {label: label in example.labels for label in counted})
         self.learned += 1
+        self._audit_leakage(example)
         self._raise([from_event(found, "fairness") for found in
                      self.governance.learned(example, self.labels, self.learned)])
         drain = getattr(self.model, "drain_events", None)  # a portfolio's promotions
@@ -269,6 +271,17 @@ class Engine:
                     reset_label(self.model, alert.subject)
                     self.policy.reset(alert.subject)
             self._raise(found)
+
+    def _audit_leakage(self, example: JoinedExample) -> None:
+        """Alert on labels older than their features (the 1st, 10th, 100th... such example): a leak."""
+        if example.label_ts is None or example.feature_ts is None or example.label_ts >= example.feature_ts:
+            return
+        seen = self.buffer.counts["label_before_features"]
+        if seen > 0 and 10 ** round(math.log10(seen)) == seen:
+            self._raise([Alert(LABEL_BEFORE_FEATURES, "join", example.id, float(seen), 0.0,
+                               f"{seen} label events so far were older than their feature events (here {example.id!r} "
+                               f"by {example.feature_ts - example.label_ts:.3f} s): features computed after the "
+                               "truth was known can leak it")])
 
     def _update_policy(self, example: JoinedExample) -> None:
         """Feed the decision policy the raw scores of scoring time (labels new since: 0.0)."""

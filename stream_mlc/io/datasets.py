@@ -67,7 +67,7 @@ class Record:
     >>> r.feature_event()
     FeatureEvent(id='e1', features={'x': 1.0}, ts=None)
     >>> r.label_event()
-    LabelEvent(id='e1', labels=frozenset({'a'}), observed=None, ts=None)
+    LabelEvent(id='e1', labels=frozenset({'a'}), observed=None, ts=None, annotator='', confidence=None)
     """
 
     id: str

@@ -68,6 +68,9 @@ def decode_entry(value: bytes | None) -> tuple[str, int | None, bytes]:
         raise BadEntry("no 'topic'")
     if not isinstance(payload, str):
         raise BadEntry("no 'payload' string")
+    if doc.get("payload_truncated"):
+        raise BadEntry(f"its payload was cut to fit the broker (the original had {doc.get('payload_bytes')} bytes, "
+                       f"SHA-256 {doc.get('payload_sha256')}); it cannot be replayed")
     encoding = doc.get("payload_encoding", "utf-8")
     if encoding == "base64":
         try:
@@ -108,12 +111,13 @@ async def _replay(settings: Settings, wanted: set[str] | None, dry_run: bool) ->
     counts: Counter[str] = Counter()
     producer = None if dry_run else make_producer(settings)
     partitions_of: dict[str, set[int]] = {}
+    seen: set[tuple] = set()  # a message dead-lettered again after a crash is replayed once
     try:
         async with TopicReader(settings, "deadletter", decode=lambda value: value) as reader:
             # Up to where the topic ends now: what the worker dead-letters again during the
             # replay is left for the next one, so a replay always ends.
             for _, key, value in await reader.read_to_end():
-                _one(key, value, wanted, counts, producer, partitions_of)
+                _one(key, value, wanted, counts, producer, partitions_of, seen)
         if producer is not None:
             producer.flush()
     finally:
@@ -122,13 +126,19 @@ async def _replay(settings: Settings, wanted: set[str] | None, dry_run: bool) ->
     return dict(counts)
 
 
-def _one(key, value, wanted, counts: Counter, producer, partitions_of: dict[str, set[int]]) -> None:
+def _one(key, value, wanted, counts: Counter, producer, partitions_of: dict[str, set[int]], seen: set) -> None:
     try:
         topic, partition, payload = decode_entry(value)
     except BadEntry as error:
         log.warning("dead-letter record skipped: %s", error)
         counts["<invalid>"] += 1
         return
+    origin = _origin(value)
+    if origin in seen:
+        counts["<duplicate>"] += 1
+        return
+    if origin is not None:
+        seen.add(origin)
     if wanted is not None and topic not in wanted:
         return
     counts[topic] += 1
@@ -139,6 +149,13 @@ def _one(key, value, wanted, counts: Counter, producer, partitions_of: dict[str,
     if partition not in partitions_of[topic]:
         partition = None  # the topic shrank or the entry has none: let the key decide
     producer.send(topic, key=key, value=payload, partition=partition)
+
+
+def _origin(value: bytes) -> tuple[str, int, int] | None:
+    """The input message a dead letter names: ``(topic, partition, offset)``, if it names one."""
+    doc = orjson.loads(value)
+    origin = (doc.get("topic"), doc.get("partition"), doc.get("offset"))
+    return origin if all(isinstance(part, str | int) and not isinstance(part, bool) for part in origin) else None
 
 
 __all__ = ["BadEntry", "decode_entry", "replay_deadletters"]

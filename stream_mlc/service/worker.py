@@ -28,6 +28,10 @@ _CONFIG_SOURCES = {
     "thresholds": f"{ENV_PREFIX}THRESHOLDS",
     "drift_options": f"{ENV_PREFIX}DRIFT_OPTIONS / {ENV_PREFIX}DRIFT_MONITOR",
     "labels": f"{ENV_PREFIX}LABELS",
+    "calibration": f"{ENV_PREFIX}CALIBRATION",
+    "challengers": f"{ENV_PREFIX}CHALLENGERS",
+    "rules": f"{ENV_PREFIX}RULES",
+    "text_features": f"{ENV_PREFIX}TEXT_FEATURES",
 }
 log = logging.getLogger(__name__)
 
