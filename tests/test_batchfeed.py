@@ -283,8 +283,8 @@ def count_commits(consumer) -> list[int]:
 
 
 def test_a_rebalance_between_two_apps_loses_nothing(service_settings):
-    n = 150
-    first, second = Recorder(pause_s=0.02), Recorder(pause_s=0.02)
+    n = 150  # per partition and wave: the first app is still busy with the first when the second joins
+    first, second = Recorder(pause_s=0.05), Recorder(pause_s=0.02)
     app1 = batch_app(service_settings, first, max_poll_records=10)
     app2 = batch_app(service_settings, second, max_poll_records=10)
 
@@ -298,8 +298,9 @@ def test_a_rebalance_between_two_apps_loses_nothing(service_settings):
             await wait_until(lambda: first.count() > 0)
             await app2.start()
             try:
-                await wait_until(lambda: second.count() > 0, timeout_s=25)  # it joined the group
-                await wait_until(CommittedToTheEnd(service_settings, n), timeout_s=25)
+                await wait_until(lambda: assigned_inputs(app2), timeout_s=25)  # the group rebalanced
+                await produce(service_settings, 2 * n, start=n)  # a second wave, for both
+                await wait_until(CommittedToTheEnd(service_settings, 2 * n), timeout_s=25)
             finally:
                 await app2.stop()
         finally:
@@ -311,8 +312,13 @@ def test_a_rebalance_between_two_apps_loses_nothing(service_settings):
         for lane, offsets in recorder.offsets().items():
             handled[lane].update(offsets)
     # Committed to the end, and every record handled at least once by one of the apps.
-    assert {lane: sorted(offsets) for lane, offsets in handled.items()} == every_lane(service_settings, n)
-    assert second.offsets(), "the second app never got a partition: no rebalance happened"
+    assert {lane: sorted(offsets) for lane, offsets in handled.items()} == every_lane(service_settings, 2 * n)
+    assert second.offsets(), "the second app handled nothing"
+
+
+def assigned_inputs(app: faust.App) -> set:
+    """The input partitions assigned to the app now (not Faust's own leader topic)."""
+    return {tp for tp in app.consumer.assignment() if "__assignor" not in tp.topic}
 
 
 def test_a_seek_after_the_seek_to_committed_takes_effect(service_settings):

@@ -78,6 +78,9 @@ class Outcome:
     label_delays: list[float] = field(default_factory=list)
     #: The alerts raised, as published (``Alert.to_wire``), for the shell's counters and log.
     alerts: list[dict] = field(default_factory=list)
+    #: Event ids forgotten (``stream-mlc forget``): their requests are tombstoned once a
+    #: checkpoint without them is written.
+    forgotten: list[str] = field(default_factory=list)
 
     def extend(self, other: Outcome) -> None:
         self.sends += other.sends
@@ -85,6 +88,7 @@ class Outcome:
         self.scored_at += other.scored_at
         self.label_delays += other.label_delays
         self.alerts += other.alerts
+        self.forgotten += other.forgotten
 
 
 class ProcessingError(StreamMlcError):
@@ -280,8 +284,10 @@ class Dispatch:
         try:
             if key.startswith(FORGET_PREFIX):
                 if record.value is not None:
-                    found = self.engine.forget(key.removeprefix(FORGET_PREFIX))
+                    event_id = key.removeprefix(FORGET_PREFIX)
+                    found = self.engine.forget(event_id)
                     out.counts["forgotten" if found else "forget_unknown"] += 1
+                    out.forgotten.append(event_id)
                 return
             if record.value is None:
                 return  # a tombstone: nothing to undo

@@ -35,6 +35,7 @@ from stream_mlc.service.shell import (
     StatusPublisher,
     account,
     after_seek_to_committed,
+    keep_following,
     make_app,
     producing,
     records,
@@ -104,7 +105,7 @@ class Service:
 
         @app.task
         async def follow_registry():
-            await self.follow_registry()
+            await keep_following("the label registry", lambda: self.follow_registry())
 
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_before_shutdown.connect(self._on_shutdown)
@@ -113,10 +114,11 @@ class Service:
         """Apply the whole label registry before any event, then each change as it comes (within a second)."""
         topic = self.settings.topic("label-registry")
         async with RegistryFollower(self.settings) as follower:
-            backlog = await follower.backlog()
+            backlog, applied = await follower.backlog(), Outcome()
             async with self._processing:
                 for key, value in backlog:  # applied silently: their audit records went out when they came
-                    self.processor.dispatch.govern(Record(topic, 0, -1, 0.0, key, value), time.time(), Outcome())
+                    self.processor.dispatch.govern(Record(topic, 0, -1, 0.0, key, value), time.time(), applied)
+            self.checkpointer.forgotten += applied.forgotten  # not tombstoned yet if the last worker died first
             self.registry_ready.set()
             while True:
                 for key, value in await follower.poll(0.2):
@@ -140,6 +142,7 @@ class Service:
                 await self.checkpointer.maybe()
 
     async def publish(self, outcome: Outcome) -> None:
+        self.checkpointer.forgotten += outcome.forgotten
         await self.outputs.publish(outcome)
         self.counts.update(outcome.counts)
         account(self.metrics, outcome, time.time())

@@ -38,7 +38,7 @@ import orjson
 
 from stream_mlc import bootstrap
 from stream_mlc.core.checkpoint import loads
-from stream_mlc.core.processor import ProcessingError
+from stream_mlc.core.processor import Outcome, ProcessingError, Record
 from stream_mlc.core.roles import LearnTopicProcessor
 from stream_mlc.core.snapshot import dumps as dump_snapshot
 from stream_mlc.core.snapshot import loads as load_snapshot
@@ -47,12 +47,14 @@ from stream_mlc.service.app import count_join_changes
 from stream_mlc.service.checkpoints import TopicStore, checkpoint_store, stored_from
 from stream_mlc.service.prom import ServiceMetrics
 from stream_mlc.service.reader import TopicReader
+from stream_mlc.service.registry import RegistryFollower
 from stream_mlc.service.shell import (
     Checkpointer,
     Outputs,
     StatusPublisher,
     account,
     after_seek_to_committed,
+    keep_following,
     make_app,
     producing,
     records,
@@ -99,17 +101,7 @@ class ScoringRole:
         self.metrics.model_version.set(self.snapshot.version)
 
     async def follow(self) -> None:
-        """Load every snapshot the learner publishes, for as long as the worker runs."""
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a broken record or a lost connection must not stop the worker
-                log.exception("following %s failed; starting again", self.settings.topic("models"))
-                await asyncio.sleep(1.0)
-
-    async def _follow(self) -> None:
+        """Load every snapshot the learner publishes (the newest first, before scoring anything)."""
         parts: dict[bytes, bytes] = {}
         manifest_key = f"{self.snapshot_key}/manifest".encode()
         async with TopicReader(self.settings, "models", decode=bytes) as reader:
@@ -151,6 +143,10 @@ class LearningRole:
         self.checkpointer: Checkpointer | None = None
         self.lock = asyncio.Lock()
         self.published = (time.monotonic(), -1)  # (when, version) of the last snapshot published
+        #: Every label-registry record read so far, in order: a new learner applies them all, and
+        #: ``_applied`` of them are applied to the current learner's engine.
+        self.registry: list[tuple[bytes, bytes | None]] = []
+        self._applied = 0
         self._join_counts_seen: Counter[str] = Counter()
 
     @property
@@ -166,6 +162,8 @@ class LearningRole:
                                              self.settings.learning_config(), self.metrics)
             self._join_counts_seen = Counter(processor.engine.buffer.counts)
             self.processor = processor
+            self._applied = 0
+            self._catch_up(publish=False)
             log.warning("learning from %s[%d]@%d: %d examples learned so far", *self.lane, processor.processed,
                         processor.engine.learned)
             await self.publish_snapshot()
@@ -203,6 +201,34 @@ class LearningRole:
             account(self.metrics, outcome, time.time())
             await self.maybe_publish_snapshot()
             await self.checkpointer.maybe()
+
+    async def follow_registry(self) -> None:
+        """Keep every label-registry record; the learner applies each as it comes (within a second)."""
+        async with RegistryFollower(self.settings) as follower:
+            backlog = await follower.backlog()
+            async with self.lock:
+                self.registry += backlog
+                self._catch_up(publish=False)  # their audit records went out when they came
+            while True:
+                records = await follower.poll(0.2)
+                if records:
+                    async with self.lock:
+                        self.registry += records
+                        await self.outputs.publish(self._catch_up(publish=True))
+
+    def _catch_up(self, publish: bool) -> Outcome:
+        """Apply the registry records the learner's engine has not seen (under the lock)."""
+        out = Outcome()
+        if self.processor is None:
+            return out
+        for key, value in self.registry[self._applied:]:
+            self.processor.dispatch.govern(self._registry_record(key, value), time.time(), out)
+        self._applied = len(self.registry)
+        self.checkpointer.forgotten += out.forgotten
+        return out if publish else Outcome()
+
+    def _registry_record(self, key: bytes, value: bytes | None) -> Record:
+        return Record(self.settings.topic("label-registry"), 0, -1, time.time(), key, value)
 
     async def housekeeping(self) -> None:
         async with self.lock:
@@ -281,7 +307,11 @@ class ScaledService:
 
         @app.task
         async def follow_models():
-            await self.scoring.follow()
+            await keep_following(self.settings.topic("models"), self.scoring.follow)
+
+        @app.task
+        async def follow_registry():
+            await keep_following("the label registry", lambda: self.learning.follow_registry())
 
         @app.timer(interval=1.0)
         async def housekeeping():

@@ -35,6 +35,7 @@ from stream_mlc.errors import STOPPED_UNCOMMITTED_EXIT_CODE
 from stream_mlc.service.checkpoints import CheckpointStore
 from stream_mlc.service.kafka_config import faust_broker_kwargs
 from stream_mlc.service.prom import ServiceMetrics
+from stream_mlc.service.registry import acknowledge_forget
 from stream_mlc.settings import Settings
 from stream_mlc.topics import load_specs
 
@@ -102,6 +103,18 @@ def stop_now(reason: str) -> None:
     os._exit(EXIT_UNDELIVERED)
 
 
+async def keep_following(what: str, follow: Callable[[], Awaitable[None]]) -> None:
+    """Run ``follow()`` for as long as the worker runs: a broken record or a lost connection must not stop it."""
+    while True:
+        try:
+            await follow()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("following %s failed; starting again", what)
+            await asyncio.sleep(1.0)
+
+
 def account(metrics: ServiceMetrics, outcome: Outcome, wall_now: float) -> None:
     """Move an outcome's counts into the Prometheus metrics (and log its alerts)."""
     counts = outcome.counts
@@ -140,6 +153,8 @@ class Checkpointer:
                  state: Callable[[], Checkpoint], config: dict, metrics: ServiceMetrics | None = None):
         self.settings, self.store, self.outputs, self.state, self.config = settings, store, outputs, state, config
         self.metrics = metrics
+        #: Forgotten ids whose requests can be tombstoned once a checkpoint without them is written.
+        self.forgotten: list[str] = []
         self.written = 0
         self.last = self.progress()
 
@@ -168,6 +183,9 @@ class Checkpointer:
         self.written += 1
         if self.metrics is not None:
             self.metrics.checkpoints.inc()
+        if self.forgotten:
+            ids, self.forgotten = self.forgotten, []
+            await asyncio.to_thread(acknowledge_forget, self.settings, ids)
 
 
 class StatusPublisher:
