@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import tempfile
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -18,6 +20,7 @@ from stream_mlc.io.datasets import open_dataset
 from stream_mlc.service.broker import free_port
 from stream_mlc.service.producer import replay
 from stream_mlc.service.reader import TopicReader, wait_until
+from stream_mlc.service.shell import data_dir
 from stream_mlc.wire import decode_joined
 
 LABEL_DELAY = 200
@@ -180,6 +183,9 @@ def test_sigterm_stops_the_worker_quickly(service_settings, start_worker, yeast)
     worker.process.send_signal(signal.SIGTERM)
     worker.process.wait(timeout=15)
     assert time.monotonic() - start < 10
+    # Faust's data directory went under the system's temp directory, not the current one.
+    assert not list(Path.cwd().glob(f"{service_settings.app_id}-data"))
+    assert data_dir(service_settings).is_dir() and data_dir(service_settings).is_relative_to(tempfile.gettempdir())
 
 
 def test_a_second_single_mode_worker_of_one_app_id_leaves_and_the_first_goes_on(service_settings, start_worker,

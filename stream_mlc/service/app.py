@@ -25,6 +25,7 @@ from stream_mlc import bootstrap
 from stream_mlc.core.checkpoint import Checkpoint
 from stream_mlc.core.processor import Outcome, ProcessingError, Record
 from stream_mlc.service.admin import input_partitions
+from stream_mlc.service.batchfeed import batch_agent
 from stream_mlc.service.checkpoints import checkpoint_store
 from stream_mlc.service.guard import SingleWorkerGuard
 from stream_mlc.service.prom import ServiceMetrics
@@ -38,7 +39,7 @@ from stream_mlc.service.shell import (
     keep_following,
     make_app,
     producing,
-    records,
+    seek_if_assigned,
     stop_now,
     worker_status,
 )
@@ -82,12 +83,8 @@ class Service:
     def _wire(self) -> None:
         s, app = self.settings, self.app
 
-        @app.agent(app.topic(s.topic("features"), s.topic("labels")), name="process")
-        async def process(stream):
-            await self.registry_ready.wait()
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                self.processor.accept(records(events), time.monotonic())
-                await self.release()
+        # Whole fetched batches, not one Faust Event per message (service/batchfeed.py).
+        batch_agent(app, [s.topic("features"), s.topic("labels")], self.on_batch, name="process")
 
         @app.timer(interval=s.align_idle_s)
         async def release_idle():
@@ -109,6 +106,12 @@ class Service:
 
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_before_shutdown.connect(self._on_shutdown)
+
+    async def on_batch(self, batch: list[Record]) -> None:
+        """Queue a fetched batch in the aligner and process what it lets go (acked when this returns)."""
+        await self.registry_ready.wait()
+        self.processor.accept(batch, time.monotonic())
+        await self.release()
 
     async def follow_registry(self) -> None:
         """Apply the whole label registry before any event, then each change as it comes (within a second)."""
@@ -169,7 +172,7 @@ class Service:
         async def resume(consumer) -> None:
             for tp in consumer.assignment():
                 if tp.topic in self.processor.dispatch.kinds:
-                    await consumer.seek(tp, self.processor.resume_offset((tp.topic, tp.partition)))
+                    await seek_if_assigned(consumer, tp, self.processor.resume_offset((tp.topic, tp.partition)))
 
         after_seek_to_committed(app.consumer, resume)
         if self._holds_part_of_the_inputs():

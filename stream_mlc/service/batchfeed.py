@@ -44,6 +44,7 @@ from time import monotonic
 from typing import Any, NamedTuple
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -169,7 +170,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return
         if not self.flow_active:
             # As Faust's getmany: records fetched during a rebalance are read again from the commit.
-            await self.perform_seek()
+            try:
+                await self.perform_seek()
+            except IllegalStateError as error:  # the rebalance took a partition away meanwhile
+                self.log.info("seek during a rebalance skipped: %r", error)
             return
         fetched: dict[BatchTopic, list[tuple[TP, list]]] = {}
         for tp, tp_records in records.items():

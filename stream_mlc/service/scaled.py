@@ -44,6 +44,7 @@ from stream_mlc.core.snapshot import dumps as dump_snapshot
 from stream_mlc.core.snapshot import loads as load_snapshot
 from stream_mlc.errors import CHECKPOINT_UNREADABLE_EXIT_CODE, CheckpointMismatch
 from stream_mlc.service.app import count_join_changes
+from stream_mlc.service.batchfeed import batch_agent
 from stream_mlc.service.checkpoints import TopicStore, checkpoint_store, stored_from
 from stream_mlc.service.prom import ServiceMetrics
 from stream_mlc.service.reader import TopicReader
@@ -58,6 +59,7 @@ from stream_mlc.service.shell import (
     make_app,
     producing,
     records,
+    seek_if_assigned,
     stop_now,
     worker_status,
 )
@@ -87,8 +89,11 @@ class ScoringRole:
     def snapshot(self):
         return self.scorer.snapshot
 
-    async def handle(self, events) -> None:
-        outcome = self.scorer.handle(records(events), time.time())
+    async def handle(self, batch: list[Record]) -> None:
+        # Scoring with the untrained model while the newest snapshot is on its way would
+        # publish poor predictions, and feed them to the learner's metrics.
+        await self.ready.wait()
+        outcome = self.scorer.handle(batch, time.time())
         await self.outputs.publish(outcome)
         self.counts.update(outcome.counts)
         account(self.metrics, outcome, time.time())
@@ -291,13 +296,9 @@ class ScaledService:
     def _wire(self) -> None:
         s, app = self.settings, self.app
 
-        @app.agent(app.topic(*sorted(self._inputs)), name="score")
-        async def score(stream):
-            # Scoring with the untrained model while the newest snapshot is on its way would
-            # publish poor predictions, and feed them to the learner's metrics.
-            await self.scoring.ready.wait()
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                await self.scoring.handle(events)
+        # Whole fetched batches of the inputs (service/batchfeed.py); the learn topic, a few large
+        # messages, keeps Faust's per-message path, so that a batch ends quickly in a rebalance.
+        batch_agent(app, sorted(self._inputs), self.scoring.handle, name="score")
 
         @app.agent(app.topic(s.topic("learn")), name="learn")
         async def learn(stream):
@@ -342,7 +343,7 @@ class ScaledService:
             if (tp.topic, tp.partition) == self.learning.lane and tp in self._assigned:
                 await self.learning.become()
                 await self.status_publisher.publish(self.learned)
-                await consumer.seek(tp, self.learning.processor.processed)
+                await seek_if_assigned(consumer, tp, self.learning.processor.processed)
 
     async def _on_revoked(self, app, revoked, **_) -> None:
         self._assigned -= set(revoked)

@@ -28,9 +28,10 @@ from typing import NamedTuple
 
 import faust
 import orjson
+from aiokafka.errors import IllegalStateError
 
 from stream_mlc.core.checkpoint import Checkpoint, dumps
-from stream_mlc.core.processor import Outcome, Record
+from stream_mlc.core.processor import AUDIT_KINDS, Outcome, Record
 from stream_mlc.errors import STOPPED_UNCOMMITTED_EXIT_CODE
 from stream_mlc.service.checkpoints import CheckpointStore
 from stream_mlc.service.kafka_config import faust_broker_kwargs
@@ -133,7 +134,9 @@ def account(metrics: ServiceMetrics, outcome: Outcome, wall_now: float) -> None:
         record = getattr(metrics, "record_alert", None)
         if record is not None:
             record(alert["kind"], alert["subject"], alert["message"], alert["model_version"], alert["ts"])
-        log.warning("%s: %s", alert["kind"], alert["message"])
+        # The service's own decisions (threshold moves...) are frequent: they are on the audit topic.
+        log.log(logging.INFO if alert["kind"] in AUDIT_KINDS else logging.WARNING, "%s: %s", alert["kind"],
+                alert["message"])
 
 
 class Progress(NamedTuple):
@@ -221,6 +224,14 @@ def records(events) -> list[Record]:
     """Faust events as the core's input records (timestamps in seconds)."""
     return [Record(event.message.topic, event.message.partition, event.message.offset,
                    event.message.timestamp or 0.0, event.key, event.value) for event in events]
+
+
+async def seek_if_assigned(consumer, tp, offset: int) -> None:
+    """Seek ``tp`` unless a rebalance took it away meanwhile (its new owner resumes it from its own state)."""
+    try:
+        await consumer.seek(tp, offset)
+    except (IllegalStateError, AssertionError) as error:
+        log.info("not seeking %s: %s", tp, error)
 
 
 def after_seek_to_committed(consumer, resume: Callable[[object], Awaitable[None]]) -> None:
