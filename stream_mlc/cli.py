@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--label-delay", type=_non_negative_int, default=0,
                         help="send each event's labels this many events later")
     replay.add_argument("--limit", type=_positive_int, help="send at most this many events (default: all)")
+    replay.add_argument("--text-features", help="comma-separated free-text fields of the data set, for the hint "
+                        "it prints (default: the data set's); the worker's STREAM_MLC_TEXT_FEATURES decides")
     replay.set_defaults(run=_replay)
 
     status = _command(commands, "status", "print each worker's model, settings, counts and live metrics")
@@ -163,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--rules", help="label rules JSON file (implies, exclusive, allowed; README: Decisions)")
     evaluate.add_argument("--explain", type=_non_negative_int, default=0,
                           help="explain each predicted label by its k top features and check their faithfulness")
+    evaluate.add_argument("--group-by", default="",
+                          help="keep quality per value of this feature, and print the gaps between groups")
     evaluate.add_argument("--label-budget", action="append",
                           help="simulate label requests: only requested events' labels are learned; F "
                                "(uncertainty) or F:random; repeat to compare (prints the learning curves)")
@@ -261,6 +265,9 @@ def _replay(args) -> int:
     with tqdm(total=data.n_rows, desc="sent", unit="ev", disable=None) as bar:
         features, labels = replay(data, settings, label_delay=args.label_delay, progress=bar.update)
     print(f"sent {features} feature events and {labels} label events")
+    text = args.text_features if args.text_features is not None else ",".join(data.text_features)
+    if text:  # the worker decides what is text: say what it needs for this data set
+        print(f"free-text fields {text}: run the worker with STREAM_MLC_TEXT_FEATURES={text}")
     return 0
 
 

@@ -20,6 +20,7 @@ from stream_mlc.core.engine import EngineConfig
 from stream_mlc.core.events import FeatureEvent
 from stream_mlc.core.explain import faithfulness_check
 from stream_mlc.core.features import EncoderConfig
+from stream_mlc.core.governance import GovernanceConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
@@ -58,6 +59,7 @@ def prequential(
     rules=None,
     costs: dict | None = None,
     explain: int = 0,
+    group_by: str = "",
     drift: DriftSettings | None = None,
     window: int = 1000,
     curve_every: int = 0,
@@ -73,7 +75,8 @@ def prequential(
     if it has them (as a worker started with the same ``labels`` setting would know them).
     ``thresholds`` and ``calibration`` are specs of the decision policy
     (:func:`~stream_mlc.core.decision.make_decision_policy`), with ``rules``, ``costs`` and
-    ``explain`` as the worker's settings give them;
+    ``explain`` as the worker's settings give them; ``group_by`` keeps quality per value of a
+    feature (fairness);
     ``drift`` monitors drift as the worker would (off by default: it does not change the
     predictions unless its reaction is "reset"). ``text_features`` names the free-text
     fields (default: the data set's ``text_features``, e.g. an ARFF file's string attributes).
@@ -85,7 +88,8 @@ def prequential(
     config = EngineConfig(model=model, thresholds=thresholds, calibration=calibration, rules=rules, costs=costs,
                           explain=explain, metrics_window=window, labels=tuple(labels),
                           join=JoinLimits(max_age_s=None, max_entries=None), drift=drift,
-                          features=EncoderConfig(text_features=tuple(text_features)))
+                          features=EncoderConfig(text_features=tuple(text_features)),
+                          governance=GovernanceConfig(group_by=group_by))
     engine = build_engine(config)
     run = _Run(Dispatch(engine, {}, emit=False), curve_every)
     waiting: deque = deque()

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from stream_mlc.bench.decisions import plot_reliability
 from stream_mlc.core.active import format_curves, parse_budget_option, simulate_budget
 from stream_mlc.core.engine import DEFAULT_MODEL
+from stream_mlc.core.fairness import format_groups
 from stream_mlc.errors import ConfigError
 from stream_mlc.evaluate import EvalResult, peak_rss_mb, prequential
 from stream_mlc.io.datasets import open_dataset
@@ -36,13 +37,15 @@ def run_evaluate(args) -> int:
                 prequential(data, model, label_delay=args.label_delay, window=args.window,
                             thresholds=args.thresholds, calibration=args.calibration,
                             rules=load_rules(args.rules) if args.rules else None,
-                            costs=load_costs(costs) if costs else None, explain=args.explain,
+                            costs=load_costs(costs) if costs else None, explain=args.explain, group_by=args.group_by,
                             curve_every=curve_every, progress=bar.update, text_features=_names(args.text_features))
             )
     print(format_table(data.name, results))
     for result in results:
         if result.status.get("models"):
             print(format_members(result))
+        if result.status.get("groups"):
+            print(f"{result.model}, per {args.group_by}:\n{format_groups(result.status['groups'])}")
         if result.status.get("faithfulness"):
             f = result.status["faithfulness"]
             print(f"{result.model}: explanations faithful for {f['share_lowered']:.3f} of {f['checked']} explained "

@@ -117,11 +117,12 @@ def _confidence(doc: dict) -> dict[str, float] | None:
     return confidence
 
 
-def encode_prediction(prediction: Prediction, ts: float) -> bytes:
+def encode_prediction(prediction: Prediction, ts: float, source: tuple[str, int, int] | None = None) -> bytes:
     """The ``mlc.predictions`` value; ``ts`` is when it is published (epoch seconds).
 
     ``scores`` are the calibrated probabilities; ``explanations`` and ``corrections`` are
     there when the worker explains predictions or label rules corrected the label set.
+    ``source`` is the ``(topic, partition, offset)`` of the feature message (for audit).
     """
     doc = {
         "id": prediction.id,
@@ -131,6 +132,8 @@ def encode_prediction(prediction: Prediction, ts: float) -> bytes:
         "model_version": prediction.model_version,
         "ts": ts,
     }
+    if source is not None:
+        doc["source"] = source
     if prediction.explanations is not None:
         doc["explanations"] = {label: [[name, value] for name, value in top]
                                for label, top in prediction.explanations.items()}

@@ -217,7 +217,8 @@ class Dispatch:
         out.counts["scored"] += 1
         out.scored_at.append(record.timestamp)
         if self.emit:
-            out.sends.append(Send("predictions", record.key, encode_prediction(prediction, wall_now)))
+            source = (record.topic, record.partition, record.offset)
+            out.sends.append(Send("predictions", record.key, encode_prediction(prediction, wall_now, source)))
         self.requests(wall_now, out)
         if joined is not None:
             self.learn(joined, record, out)

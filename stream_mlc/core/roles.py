@@ -157,7 +157,7 @@ class Scorer:
                 prediction = predictions.get(id(record))
                 if prediction is None:
                     continue  # dead-lettered while scoring
-                out.sends.append(Send("predictions", record.key, encode_prediction(prediction, wall_now)))
+                out.sends.append(Send("predictions", record.key, encode_prediction(prediction, wall_now, origin)))
                 out.counts["scored"] += 1
                 out.scored_at.append(record.timestamp)
                 learn = encode_scored(event, prediction, record.timestamp, origin)

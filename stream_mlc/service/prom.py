@@ -83,6 +83,11 @@ class ServiceMetrics:
                                     ["count"], registry=r)
         self.agreement = Gauge("stream_mlc_annotator_agreement", "Fleiss' kappa of the annotators, overall",
                                registry=r)
+        self.member_quality = Gauge("stream_mlc_member_quality", "Prequential quality of each model of a portfolio "
+                                    "(the champion and its challengers, scored in shadow)",
+                                    ["member", "metric", "scope"], registry=r)
+        self.champion = Gauge("stream_mlc_champion", "1 for the portfolio member whose predictions are published",
+                              ["member"], registry=r)
         self.group_gap = Gauge("stream_mlc_group_gap", "The largest gap between groups, by metric", ["metric"],
                                registry=r)
         self.feature_cache = Gauge("stream_mlc_feature_cache", "The feature encoder's text cache: hits, misses, "
@@ -144,6 +149,14 @@ class ServiceMetrics:
         kappa = (status.get("agreement") or {}).get("kappa")
         if isinstance(kappa, int | float):
             self.agreement.set(kappa)
+        models = status.get("models") or {}
+        if models.get("members"):
+            self.member_quality.clear()
+            for member, figures in models["members"].items():
+                for scope in ("cumulative", "window"):
+                    for metric, value in figures.get(scope, {}).items():
+                        self.member_quality.labels(member, metric, scope).set(value)
+            _replace(self.champion, {member: float(member == models.get("champion")) for member in models["members"]})
         gaps = (status.get("groups") or {}).get("gaps") or {}
         _replace(self.group_gap, {name: value for name, value in gaps.items() if isinstance(value, int | float)})
 
