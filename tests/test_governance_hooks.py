@@ -135,3 +135,16 @@ def test_the_dispatch_publishes_requests_and_follows_the_registry():
     dispatch.govern(Record("r", 0, 2, 1.0, b"spam", b'{"kind": "label"}'), 2.0, out)
     assert [send.sink for send in out.sends] == ["predictions", "label-requests", "audit", "deadletter"]
     assert out.counts["forgotten"] == 1 and "e1" not in engine.buffer.store and "spam" in engine.governance.registry
+
+
+def test_our_learner_copies_a_merged_labels_state_to_a_new_target():
+    from stream_mlc.learners.linear import NativeMLC
+
+    model = NativeMLC()
+    rows = [{"a": i % 7 / 7, "b": i % 5 / 5} for i in range(300)]
+    for x in rows:
+        model.learn_one(x, {"s": x["a"] > 0.5, "o": x["b"] > 0.5})
+    assert model.copy_label("s", "t") and not model.copy_label("unknown", "u")
+    probe = model.predict_proba_one({"a": 0.9, "b": 0.1})
+    assert probe["t"][True] == probe["s"][True] > 0.5  # the target predicts as the source did
+    model.learn_one({"a": 0.9, "b": 0.1}, {"s": True, "o": False, "t": True})  # and learns on

@@ -476,6 +476,26 @@ class NativeMLC(base.MultiLabelClassifier):
         log.info("%s: reset label %r", type(self).__name__, label)
         return True
 
+    def copy_label(self, source, target) -> bool:
+        """Start ``target`` as a copy of what was learned for ``source`` (a label-registry merge).
+
+        The target gets the source's weights and step sizes, so it predicts as the source did
+        and learns on from there. Returns False if the source is unknown.
+        """
+        src = self._label_row.get(source)
+        if src is None:
+            return False
+        self._admit_labels({target: True})
+        dst = self._label_row[target]
+        h = self._heads
+        from_rows, to_rows = slice(h * src, h * src + h), slice(h * dst, h * dst + h)
+        self._S += float(self._R[from_rows].sum() - self._R[to_rows].sum())  # the total of the row accumulators
+        self._W[to_rows] = self._W[from_rows]
+        self._R[to_rows] = self._R[from_rows]
+        self._version += 1
+        self._pred_cache = None
+        return True
+
     # -- batches ---------------------------------------------------------------------------------------
     def _encode_batch(self, xs: Sequence[Mapping]):
         """The encoded rows of a batch, or one matrix (batch x columns) if they all share one dense prefix."""
