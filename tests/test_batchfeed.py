@@ -21,6 +21,7 @@ from faust.types import TP
 
 from stream_mlc.errors import ConfigError
 from stream_mlc.service.batchfeed import PENDING_DELIVERIES, BatchConsumer, BatchTopic, RawRecord, batch_agent
+from stream_mlc.service.shell import after_seek_to_committed  # the worker's own hook
 
 PARTITIONS = 4  # of the features and labels topics (topics/*.json)
 
@@ -132,20 +133,6 @@ def batch_app(settings, handle, max_poll_records: int = 100) -> faust.App:
     app = make_app(settings, max_poll_records)
     batch_agent(app, inputs(settings), handle, name="feed")
     return app
-
-
-def after_seek_to_committed(consumer, resume) -> None:
-    """What service/app.py does: call ``resume(consumer)`` after each seek to the committed offsets."""
-    if getattr(consumer, "_test_seek", False):
-        return
-    original = consumer.perform_seek
-
-    async def perform_seek() -> None:
-        await original()
-        await resume(consumer)
-
-    consumer.perform_seek = perform_seek
-    consumer._test_seek = True
 
 
 class CommittedToTheEnd:
