@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -106,6 +106,7 @@ def prequential(
         run.join(waiting.popleft().label_event())
     seconds = time.perf_counter() - start
     status = engine.status()
+    status["counts"] = dict(run.counts)  # scored, joined, dead-lettered, alerts by kind
     if explain:
         status["faithfulness"] = _faithfulness(engine, records, explain)
     return EvalResult(model, label_delay, run.scored, seconds, status, run.curve)
@@ -122,18 +123,26 @@ class _Run:
 
     def __init__(self, dispatch: Dispatch, curve_every: int):
         self.dispatch, self.curve_every = dispatch, curve_every
-        self.out = Outcome()
+        self.counts: Counter[str] = Counter()
         self.scored = 0
         self.curve: list[dict] = []
 
     def score(self, event) -> None:
-        self.dispatch.score(self._record(), event, float(self.scored), 0.0, self.out)
+        self._count(lambda out: self.dispatch.score(self._record(), event, float(self.scored), 0.0, out))
         self.scored += 1
         self._sample()
 
     def join(self, event) -> None:
-        self.dispatch.join(self._record(), event, float(self.scored), self.out)
+        self._count(lambda out: self.dispatch.join(self._record(), event, float(self.scored), out))
         self._sample()
+
+    def _count(self, call) -> None:
+        """One dispatch call with an outcome of its own: counts kept, alerts drained (memory stays flat)."""
+        out = Outcome()
+        call(out)
+        self.dispatch.alerts(0.0, out)
+        self.counts.update(out.counts)
+        self.counts.update(alert["kind"] for alert in out.alerts)
 
     def _record(self) -> Record:
         return Record("evaluate", 0, self.scored, float(self.scored), None, None)

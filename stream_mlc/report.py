@@ -44,6 +44,8 @@ def run_evaluate(args) -> int:
     for result in results:
         if result.status.get("models"):
             print(format_members(result))
+        if result.status["counts"].get("deadlettered"):
+            print(f"{result.model}: {result.status['counts']['deadlettered']} events dead-lettered (not evaluated)")
         if result.status.get("groups"):
             print(f"{result.model}, per {args.group_by}:\n{format_groups(result.status['groups'])}")
         if result.status.get("faithfulness"):

@@ -242,6 +242,8 @@ class Dispatch:
         ``record`` is the input message the scorer forwarded (its topic, partition, offset and
         value), so a dead letter replays to where the event came from.
         """
+        for due in self.engine.resolve_due(clock):  # annotation deadlines passed by this record's time
+            self.learn(due, record, out)
         try:
             if prediction is None:
                 joined = self.engine.join(event, clock)
@@ -260,13 +262,27 @@ class Dispatch:
         try:
             self.engine.learn(joined)
         except Exception as error:
-            self.fail(record, "learn", error, out)
+            self.fail(self._labels_of(joined, record), "learn", error, out)
             return
         out.counts["joined"] += 1
         if self.emit:
             out.sends.append(Send("training", joined.id.encode(), encode_joined(joined, self.engine.learned)))
         if joined.feature_ts is not None and joined.label_ts is not None:
             out.label_delays.append(joined.label_ts - joined.feature_ts)
+
+    def _labels_of(self, joined: JoinedExample, record: Record) -> Record:
+        """The label event an example was learned from, as a record to dead-letter.
+
+        It is ``record`` when a label event made the join; when the labels came first, the
+        feature event that completed the join was scored (it ends there) and the labels, which
+        came earlier, are what could not be learned (co-partitioned: same partition).
+        """
+        if self.kinds.get(record.topic) != FEATURES:
+            return record
+        topic = next((name for name, kind in self.kinds.items() if kind != FEATURES), record.topic)
+        value = orjson.dumps({"id": joined.id, "labels": sorted(joined.labels), "ts": joined.label_ts,
+                              "observed": None if joined.observed is None else sorted(joined.observed)})
+        return Record(topic, record.partition, -1, joined.label_ts or record.timestamp, joined.id.encode(), value)
 
     def requests(self, wall_now: float, out: Outcome) -> None:
         """Move the engine's label requests into the outcome (``mlc.label-requests``)."""

@@ -96,6 +96,11 @@ class EventTimeProcessor:
             lane = (record.topic, record.partition)
             if record.offset < self.processed.get(lane, 0) or record.offset < self.fetched.get(lane, 0):
                 continue  # redelivered: the state reflects it, or it is queued already
+            expected = self.fetched.get(lane, self.processed.get(lane))
+            if expected is not None and record.offset > expected:
+                # Compacted or deleted by retention (or a seek that did not land): say what was skipped.
+                log.warning("%s[%d]: offsets %d to %d are gone; resuming at %d", *lane, expected,
+                            record.offset - 1, record.offset)
             self.aligner.push(lane, record.timestamp, record, now, kinds[record.topic])
             self.fetched[lane] = record.offset + 1
 
@@ -153,21 +158,22 @@ class Scorer:
         forward: list[bytes] = []
         for record, event in decoded:
             origin = (record.topic, record.partition, record.offset)
-            if isinstance(event, FeatureEvent):
-                prediction = predictions.get(id(record))
-                if prediction is None:
-                    continue  # dead-lettered while scoring
-                out.sends.append(Send("predictions", record.key, encode_prediction(prediction, wall_now, origin)))
-                out.counts["scored"] += 1
-                out.scored_at.append(record.timestamp)
-                learn = encode_scored(event, prediction, record.timestamp, origin)
-            else:
-                out.counts["labels"] += 1
-                learn = encode_labels(event, record.timestamp, origin)
-            if len(learn) > MAX_RECORD_BYTES:
+            scored = isinstance(event, FeatureEvent)
+            prediction = predictions.get(id(record)) if scored else None
+            if scored and prediction is None:
+                continue  # dead-lettered while scoring
+            learn = encode_scored(event, prediction, record.timestamp, origin) if scored else \
+                encode_labels(event, record.timestamp, origin)
+            if len(learn) > MAX_RECORD_BYTES:  # before anything is published: the record ends dead-lettered
                 self.policy.fail(record, "forward", DecodeError(
                     f"too large to forward to the learner ({len(learn)} bytes)"), out)
                 continue
+            if scored:
+                out.sends.append(Send("predictions", record.key, encode_prediction(prediction, wall_now, origin)))
+                out.counts["scored"] += 1
+                out.scored_at.append(record.timestamp)
+            else:
+                out.counts["labels"] += 1
             forward.append(learn)
         out.sends += [Send("learn", None, value) for value in pack(forward)]
         return out

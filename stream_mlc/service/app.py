@@ -68,6 +68,7 @@ class Service:
         #: Set once the whole label registry is applied: no event is processed before.
         self.registry_ready = asyncio.Event()
         self.guard = SingleWorkerGuard(settings)
+        self._partial = False
         self.partitions = input_partitions(settings)
         self._join_counts_seen: Counter[str] = Counter(self.engine.buffer.counts)
         self._wire()
@@ -129,11 +130,16 @@ class Service:
                         out = Outcome()
                         self.processor.dispatch.govern(Record(topic, 0, -1, time.time(), key, value), time.time(), out)
                         await self.publish(out)
+                        # The change is state: checkpoint it now, so that a restart replays the
+                        # inputs after it with it, and a forgotten id leaves the checkpoint.
+                        await self.checkpointer.write()
 
     async def release(self) -> None:
         """Process what the aligner lets go, in event-time order, one caller at a time."""
-        if not self.guard.clear.is_set():
-            return  # maybe a second worker: nothing is processed until that is settled
+        if self._partial or not self.guard.clear.is_set():
+            # Another member holds some inputs: processing only ours would learn them out of
+            # event-time order. Wait until that is settled and the group gives all of them back.
+            return
         async with self._processing:
             try:
                 outcome = self.processor.release(time.monotonic(), self._behind(), time.time())
@@ -175,7 +181,8 @@ class Service:
                     await seek_if_assigned(consumer, tp, self.processor.resume_offset((tp.topic, tp.partition)))
 
         after_seek_to_committed(app.consumer, resume)
-        if self._holds_part_of_the_inputs():
+        self._partial = self._holds_part_of_the_inputs()
+        if self._partial:
             self.guard.check()
 
     def _holds_part_of_the_inputs(self) -> bool:

@@ -39,15 +39,20 @@ class SingleWorkerGuard:
         self.settings = settings
         self.clear = asyncio.Event()
         self.clear.set()
+        self.task: asyncio.Future | None = None
 
     def check(self) -> None:
         """Hold processing and look for an earlier, live worker (in a task of its own)."""
         if self.clear.is_set():
             self.clear.clear()
-            asyncio.ensure_future(self._check())
+            self.task = asyncio.ensure_future(self._check())
 
     async def _check(self) -> None:
-        rival = await earlier_live_worker(self.settings)
+        try:
+            rival = await earlier_live_worker(self.settings)
+        except Exception:  # the status topic cannot be read: go on; the partial assignment still holds processing
+            log.exception("could not check for another single-mode worker of app id %s", self.settings.app_id)
+            rival = None
         if rival is not None:
             log.critical("another single-mode worker of app id %s is running (%s, pid %s): single mode runs one "
                          "worker per app id; stop it, give this one another --app-id, or run both with --mode "

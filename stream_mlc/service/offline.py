@@ -13,9 +13,10 @@ import asyncio
 
 from stream_mlc import bootstrap
 from stream_mlc.core.engine import Engine
-from stream_mlc.core.processor import Record
+from stream_mlc.core.processor import Outcome, Record
 from stream_mlc.core.roles import EventTimeProcessor
 from stream_mlc.service.reader import TopicReader
+from stream_mlc.service.registry import registry_records
 from stream_mlc.settings import Settings
 
 
@@ -40,6 +41,9 @@ def process_offline(settings: Settings, engine: Engine | None = None) -> Engine:
     """Feed ``engine`` (a fresh one by default) every input message in the worker's order; return it."""
     engine = engine if engine is not None else bootstrap.new_engine(settings)
     processor = EventTimeProcessor(bootstrap.dispatch(settings, engine), idle_s=0.0)
+    registry = settings.topic("label-registry")
+    for key, value in asyncio.run(registry_records(settings)):  # as a starting worker applies it
+        processor.dispatch.govern(Record(registry, 0, -1, 0.0, key, value), 0.0, Outcome())
     processor.accept(asyncio.run(read_inputs(settings)), now=0.0)
     processor.release_all(wall_now=0.0)
     return engine

@@ -89,14 +89,20 @@ class ScoringRole:
     def snapshot(self):
         return self.scorer.snapshot
 
-    async def handle(self, batch: list[Record]) -> None:
+    async def handle(self, batch: list[Record]) -> asyncio.Future:
+        """Score a fetched batch; the batch is acked (and committed) only once its sends are delivered.
+
+        A scorer has no checkpoint: the group's committed offsets are what its successor
+        resumes from, so they must never pass a prediction or a learn record not delivered.
+        """
         # Scoring with the untrained model while the newest snapshot is on its way would
         # publish poor predictions, and feed them to the learner's metrics.
         await self.ready.wait()
         outcome = self.scorer.handle(batch, time.time())
-        await self.outputs.publish(outcome)
+        delivered = await self.outputs.publish(outcome)
         self.counts.update(outcome.counts)
         account(self.metrics, outcome, time.time())
+        return delivered
 
     def load(self, data: bytes, sha: str) -> None:
         # The newest snapshot, even if its version is lower than ours: after a failover the
@@ -152,6 +158,8 @@ class LearningRole:
         #: ``_applied`` of them are applied to the current learner's engine.
         self.registry: list[tuple[bytes, bytes | None]] = []
         self._applied = 0
+        #: Set once the registry's backlog is read: the learner learns nothing before.
+        self.registry_ready = asyncio.Event()
         self._join_counts_seen: Counter[str] = Counter()
 
     @property
@@ -194,6 +202,7 @@ class LearningRole:
         return checkpoint
 
     async def handle(self, events) -> None:
+        await self.registry_ready.wait()
         async with self.lock:
             if not self.active:  # revoked: what is left is the next learner's
                 return
@@ -212,14 +221,19 @@ class LearningRole:
         async with RegistryFollower(self.settings) as follower:
             backlog = await follower.backlog()
             async with self.lock:
-                self.registry += backlog
+                # After a restart of this task the backlog holds what was read before: applying
+                # a label record again changes nothing.
+                self.registry, self._applied = backlog, 0
                 self._catch_up(publish=False)  # their audit records went out when they came
+            self.registry_ready.set()
             while True:
                 records = await follower.poll(0.2)
                 if records:
                     async with self.lock:
                         self.registry += records
                         await self.outputs.publish(self._catch_up(publish=True))
+                        if self.active:  # the change is state: checkpoint it with the offset it applies from
+                            await self.checkpointer.write()
 
     def _catch_up(self, publish: bool) -> Outcome:
         """Apply the registry records the learner's engine has not seen (under the lock)."""

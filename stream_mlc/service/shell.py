@@ -69,10 +69,10 @@ class Outputs:
         delivery.add_done_callback(self._delivered)
         return delivery
 
-    async def publish(self, outcome: Outcome) -> None:
-        """Produce an outcome's sends, in order."""
-        for sink, key, value in outcome.sends:
-            await self.send(sink, key, value)
+    async def publish(self, outcome: Outcome) -> asyncio.Future:
+        """Produce an outcome's sends, in order; the returned future is done once all are delivered."""
+        deliveries = [await self.send(sink, key, value) for sink, key, value in outcome.sends]
+        return asyncio.gather(*deliveries)
 
     async def delivered(self) -> None:
         """Wait until everything sent so far is delivered (a failure has ended the worker)."""
