@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--rules", help="label rules JSON file (implies, exclusive, allowed; README: Decisions)")
     evaluate.add_argument("--explain", type=_non_negative_int, default=0,
                           help="explain each predicted label by its k top features and check their faithfulness")
+    evaluate.add_argument("--annotators", default="",
+                          help="simulate N annotators per label event, each flipping labels with probability "
+                               "noise: N:noise[:majority|weighted]; prints their agreement (Fleiss' kappa)")
     evaluate.add_argument("--group-by", default="",
                           help="keep quality per value of this feature, and print the gaps between groups")
     evaluate.add_argument("--label-budget", action="append",

@@ -7,6 +7,8 @@ With ``label_delay=0`` this is the test-then-train protocol of the published res
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import resource
 import time
 from collections import Counter, deque
@@ -24,6 +26,7 @@ from stream_mlc.core.governance import GovernanceConfig
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
+from stream_mlc.errors import ConfigError
 
 
 @dataclass
@@ -60,6 +63,7 @@ def prequential(
     costs: dict | None = None,
     explain: int = 0,
     group_by: str = "",
+    annotators: str = "",
     drift: DriftSettings | None = None,
     window: int = 1000,
     curve_every: int = 0,
@@ -76,22 +80,25 @@ def prequential(
     ``thresholds`` and ``calibration`` are specs of the decision policy
     (:func:`~stream_mlc.core.decision.make_decision_policy`), with ``rules``, ``costs`` and
     ``explain`` as the worker's settings give them; ``group_by`` keeps quality per value of a
-    feature (fairness);
+    feature (fairness); ``annotators`` (``"N:noise[:rule]"``, e.g. ``"3:0.1"``) simulates N
+    annotators per label event, each flipping each known label with probability ``noise``
+    (seeded), resolved as the worker resolves them, with their agreement in the status;
     ``drift`` monitors drift as the worker would (off by default: it does not change the
     predictions unless its reaction is "reset"). ``text_features`` names the free-text
     fields (default: the data set's ``text_features``, e.g. an ARFF file's string attributes).
     """
     if labels is None:
         labels = tuple(getattr(records, "label_names", ()))
+    crowd = SimulatedAnnotators.parse(annotators, labels)
     if text_features is None:
         text_features = tuple(getattr(records, "text_features", ()))
     config = EngineConfig(model=model, thresholds=thresholds, calibration=calibration, rules=rules, costs=costs,
                           explain=explain, metrics_window=window, labels=tuple(labels),
                           join=JoinLimits(max_age_s=None, max_entries=None), drift=drift,
                           features=EncoderConfig(text_features=tuple(text_features)),
-                          governance=GovernanceConfig(group_by=group_by))
+                          governance=GovernanceConfig(group_by=group_by, **crowd.settings()))
     engine = build_engine(config)
-    run = _Run(Dispatch(engine, {}, emit=False), curve_every)
+    run = _Run(Dispatch(engine, {}, emit=False), curve_every, crowd)
     waiting: deque = deque()
     start = time.perf_counter()
     for record in records:
@@ -121,8 +128,9 @@ def _faithfulness(engine, records, k: int, last: int = 300) -> dict:
 class _Run:
     """Feeds decoded events to the worker's dispatch on the event-count clock, and samples the curve."""
 
-    def __init__(self, dispatch: Dispatch, curve_every: int):
+    def __init__(self, dispatch: Dispatch, curve_every: int, crowd: SimulatedAnnotators | None = None):
         self.dispatch, self.curve_every = dispatch, curve_every
+        self.crowd = crowd or SimulatedAnnotators()
         self.counts: Counter[str] = Counter()
         self.scored = 0
         self.curve: list[dict] = []
@@ -133,7 +141,8 @@ class _Run:
         self._sample()
 
     def join(self, event) -> None:
-        self._count(lambda out: self.dispatch.join(self._record(), event, float(self.scored), out))
+        for annotation in self.crowd.annotate(event):
+            self._count(lambda out, a=annotation: self.dispatch.join(self._record(), a, float(self.scored), out))
         self._sample()
 
     def _count(self, call) -> None:
@@ -153,6 +162,46 @@ class _Run:
                 not self.curve or self.curve[-1]["n"] != engine.learned):
             report = engine.metrics.report()
             self.curve.append({"n": engine.learned, "cumulative": report["cumulative"], "window": report["window"]})
+
+
+class SimulatedAnnotators:
+    """Label events as N noisy annotators would send them: each flips each known label with probability ``noise``.
+
+    >>> from stream_mlc.core.events import LabelEvent
+    >>> crowd = SimulatedAnnotators.parse("3:0.0", ("a", "b"))
+    >>> [(e.annotator, sorted(e.labels)) for e in crowd.annotate(LabelEvent("e", frozenset({"a"})))]
+    [('annotator-0', ['a']), ('annotator-1', ['a']), ('annotator-2', ['a'])]
+    """
+
+    def __init__(self, n: int = 1, noise: float = 0.0, rule: str = "majority", labels: tuple[str, ...] = (),
+                 seed: int = 0):
+        self.n, self.noise, self.rule, self.labels = n, noise, rule, labels
+        self.rng = random.Random(seed)
+
+    @classmethod
+    def parse(cls, spec: str, labels: tuple[str, ...]) -> SimulatedAnnotators:
+        if not spec:
+            return cls()
+        n, _, rest = spec.partition(":")
+        noise, _, rule = rest.partition(":")
+        try:
+            return cls(int(n), float(noise or 0.0), rule or "majority", tuple(labels))
+        except ValueError:
+            raise ConfigError(f"annotators {spec!r}: expected N:noise[:rule], e.g. 3:0.1") from None
+
+    def settings(self) -> dict:
+        """The governance settings that resolve these annotations as the worker would."""
+        return {"annotation_wait_for": self.n, "annotation_rule": self.rule} if self.n > 1 else {}
+
+    def annotate(self, event):
+        if self.n <= 1 and not self.noise:
+            return [event]
+        known = self.labels or tuple(sorted(event.labels))
+        return [dataclasses.replace(event, labels=self._noisy(event.labels, known), annotator=f"annotator-{k}")
+                for k in range(self.n)]
+
+    def _noisy(self, labels: frozenset, known: tuple[str, ...]) -> frozenset:
+        return frozenset(label for label in known if (label in labels) != (self.rng.random() < self.noise))
 
 
 def peak_rss_mb() -> float:

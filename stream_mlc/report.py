@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from stream_mlc.bench.decisions import plot_reliability
 from stream_mlc.core.active import format_curves, parse_budget_option, simulate_budget
+from stream_mlc.core.agreement import format_agreement
 from stream_mlc.core.engine import DEFAULT_MODEL
 from stream_mlc.core.fairness import format_groups
 from stream_mlc.errors import ConfigError
@@ -38,6 +39,7 @@ def run_evaluate(args) -> int:
                             thresholds=args.thresholds, calibration=args.calibration,
                             rules=load_rules(args.rules) if args.rules else None,
                             costs=load_costs(costs) if costs else None, explain=args.explain, group_by=args.group_by,
+                            annotators=args.annotators,
                             curve_every=curve_every, progress=bar.update, text_features=_names(args.text_features))
             )
     print(format_table(data.name, results))
@@ -46,6 +48,8 @@ def run_evaluate(args) -> int:
             print(format_members(result))
         if result.status["counts"].get("deadlettered"):
             print(f"{result.model}: {result.status['counts']['deadlettered']} events dead-lettered (not evaluated)")
+        if result.status.get("agreement"):
+            print(f"{result.model}, annotators {args.annotators}:\n{format_agreement(result.status['agreement'])}")
         if result.status.get("groups"):
             print(f"{result.model}, per {args.group_by}:\n{format_groups(result.status['groups'])}")
         if result.status.get("faithfulness"):

@@ -148,3 +148,15 @@ def test_our_learner_copies_a_merged_labels_state_to_a_new_target():
     probe = model.predict_proba_one({"a": 0.9, "b": 0.1})
     assert probe["t"][True] == probe["s"][True] > 0.5  # the target predicts as the source did
     model.learn_one({"a": 0.9, "b": 0.1}, {"s": True, "o": False, "t": True})  # and learns on
+
+
+def test_evaluate_simulates_annotators_and_reports_their_agreement():
+    from stream_mlc.evaluate import prequential
+    from stream_mlc.io.datasets import open_dataset
+
+    data = open_dataset("yeast", limit=300)
+    agreeing = prequential(data, "native-mlc", annotators="3:0.0").status["agreement"]
+    noisy = prequential(data, "native-mlc", annotators="3:0.2").status["agreement"]
+    assert agreeing["kappa"] == pytest.approx(1.0) and agreeing["subjects"] > 0
+    assert 0.0 < noisy["kappa"] < 0.9 and noisy["low_agreement"]
+    assert prequential(data, "native-mlc").status["agreement"] == {}  # one annotator: nothing to measure
