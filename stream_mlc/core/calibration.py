@@ -392,12 +392,8 @@ def make_calibrator(spec: str = DEFAULT_CALIBRATION):
     ...
     stream_mlc.errors.ConfigError: unknown calibration 'magic'; choose one of: none, platt, isotonic
     """
+    from stream_mlc.core.catalog import build
     from stream_mlc.core.models import parse_spec
 
     name, params = parse_spec(spec)
-    if name not in _KINDS:
-        raise ConfigError(f"unknown calibration {name!r}; choose one of: {', '.join(_KINDS)}")
-    try:
-        return _KINDS[name](**params)
-    except TypeError as error:
-        raise ConfigError(f"bad parameters for calibration {name!r}: {error}") from error
+    return build("calibration", name, _KINDS, params)

@@ -15,7 +15,7 @@ from typing import Any
 from river import multioutput
 
 from stream_mlc.core.catalog import REGISTRY as _REGISTRY
-from stream_mlc.core.catalog import register
+from stream_mlc.core.catalog import build, register
 from stream_mlc.errors import ConfigError
 
 __all__ = ["available", "make_model", "parse_spec", "register", "reset_label"]
@@ -51,12 +51,7 @@ def make_model(spec: str):
     """
     _load_builtin()
     name, params = parse_spec(spec)
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(available())}")
-    try:
-        return _REGISTRY[name](**params)
-    except TypeError as error:
-        raise ConfigError(f"bad parameters for model {name!r}: {error}") from error
+    return build("model", name, _REGISTRY, params, choices=available())
 
 
 def reset_label(model, label: str) -> bool:

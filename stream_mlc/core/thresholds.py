@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from stream_mlc.core.catalog import build
 from stream_mlc.errors import ConfigError
 
 __all__ = ["FixedThresholds", "AdaptiveThresholds", "make_thresholds", "DEFAULT_THRESHOLDS", "OBJECTIVES"]
@@ -375,10 +376,4 @@ def make_thresholds(spec: str = DEFAULT_THRESHOLDS):
 
 def build_thresholds(name: str, params: dict):
     """Thresholds of kind ``name`` (``fixed`` or ``adaptive``) with keyword ``params``."""
-    kinds = {"fixed": FixedThresholds, "adaptive": AdaptiveThresholds}
-    if name not in kinds:
-        raise ConfigError(f"unknown thresholds {name!r}; choose one of: {', '.join(kinds)}")
-    try:
-        return kinds[name](**params)
-    except TypeError as error:
-        raise ConfigError(f"bad parameters for thresholds {name!r}: {error}") from error
+    return build("thresholds", name, {"fixed": FixedThresholds, "adaptive": AdaptiveThresholds}, params)
