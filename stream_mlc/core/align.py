@@ -26,7 +26,7 @@ partition" is a well-defined point to checkpoint and to resume from.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Hashable, Iterable
+from collections.abc import Collection, Hashable
 from typing import Any
 
 
@@ -91,12 +91,6 @@ class EventTimeAligner:
         while (lane := self._next_lane()) is not None:
             ready.append(self._queues[lane].popleft()[1])
         return ready
-
-    def drop(self, lanes: Iterable[Hashable]) -> None:
-        """Forget lanes (a rebalance took them away): their queued items and their clocks."""
-        for lane in lanes:
-            for table in (self._queues, self._rank, self._last_ts, self._last_push):
-                table.pop(lane, None)
 
     def _next_lane(self) -> Hashable | None:
         best, best_key = None, None

@@ -82,14 +82,6 @@ class Outcome:
     #: checkpoint without them is written.
     forgotten: list[str] = field(default_factory=list)
 
-    def extend(self, other: Outcome) -> None:
-        self.sends += other.sends
-        self.counts.update(other.counts)
-        self.scored_at += other.scored_at
-        self.label_delays += other.label_delays
-        self.alerts += other.alerts
-        self.forgotten += other.forgotten
-
 
 class ProcessingError(StreamMlcError):
     """The error policy refused to absorb an error: stop the worker without committing."""

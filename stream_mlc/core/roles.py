@@ -126,12 +126,6 @@ class EventTimeProcessor:
         """Where to fetch a lane from: after what is queued, or after what the state reflects."""
         return self.fetched.get(lane, self.processed.get(lane, 0))
 
-    def forget_queued(self, lanes: Iterable[Lane]) -> None:
-        """Lanes taken away by a rebalance: they will be fetched again from what the state reflects."""
-        self.aligner.drop(lanes)
-        for lane in lanes:
-            self.fetched.pop(lane, None)
-
     def checkpoint(self) -> Checkpoint:
         offsets: dict[str, dict[int, int]] = {}
         for (topic, partition), offset in self.processed.items():
