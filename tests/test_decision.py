@@ -97,7 +97,7 @@ def test_unobserved_labels_teach_nothing():
     for raw, truth in _stream(3, 300):
         policy.update(LABELS, raw, truth, observed=np.array([True, True, True, False]))
     assert [policy.calibrator.describe(i)["seen"] for i in range(4)] == [300, 300, 300, 0]
-    assert "d" not in policy.thresholds._labels
+    assert policy.thresholds.get("d") == policy.thresholds.default and policy.thresholds.n_labels == 3
     assert policy.report(LABELS)["ece"]["raw"]["per_label"]["d"]["n"] == 0
 
 

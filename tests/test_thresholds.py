@@ -144,7 +144,9 @@ def test_long_streams_stay_finite():
     for i in range(5000):
         t.update("a", (i % 100) / 100, i % 3 == 0)
     assert 0.0 <= t.get("a") <= 1.0
-    assert np.isfinite(t._labels["a"].pos).all() and np.isfinite(t._labels["a"].neg).all()
+    t.update_many(["a"], np.array([0.5]), np.array([True]))
+    t._count_queued()
+    assert np.isfinite(t._pos).all() and np.isfinite(t._neg).all() and t._weight.max() <= 1e100
 
 
 def test_threshold_changes_are_logged_at_debug(caplog):

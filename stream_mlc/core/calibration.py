@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream_mlc.core.fading import concat, pair_weights
+from stream_mlc.core.pav import pool_adjacent_violators
 from stream_mlc.errors import ConfigError
 
 __all__ = ["IdentityCalibrator", "PlattCalibrator", "IsotonicCalibrator", "make_calibrator",
@@ -193,9 +195,9 @@ class IsotonicCalibrator(_PerLabel):
     Raw scores are binned by their logit over ``[-span, span]`` (``bins`` equal bins; the
     outer ones take everything beyond). Each label keeps fading counts of its examples and
     of its true examples per bin (older pairs weigh ``fade**age``). Every ``every`` updates
-    of a label its curve is refitted: each bin's rate, shrunk by ``prior`` pseudo-examples
-    towards a prior curve, made non-decreasing by pool-adjacent-violators weighted by the
-    counts; scores are mapped by linear interpolation between the bin centres (and clipped
+    of a label at first, then every ``seen / 32`` (up to ``8 * every``), its curve is
+    refitted: each bin's rate, shrunk by ``prior`` pseudo-examples towards a prior curve,
+    made non-decreasing by pool-adjacent-violators weighted by the counts; scores are mapped by linear interpolation between the bin centres (and clipped
     to ``[floor, 1 - floor]``). A label not learned yet keeps its raw scores.
 
     The prior curve (``shrink_to``) is the identity (``"identity"``: a sparse bin trusts the
@@ -243,6 +245,7 @@ class IsotonicCalibrator(_PerLabel):
         self.pooled_weight = 1.0
         self.curve = np.zeros((0, bins))  # calibrated value at each bin centre
         self.pending = np.zeros(0, dtype=np.int64)  # updates since the curve was refitted
+        self._queue: list = []  # joined events not counted yet: (idx, raw, truth)
 
     def _grow_state(self, size: int) -> None:
         self.positives = _extend(self.positives, size, 0.0)
@@ -272,32 +275,54 @@ class IsotonicCalibrator(_PerLabel):
         return self._fresh_as_raw(idx, raw, np.clip(left + frac * (right - left), self.floor, 1.0 - self.floor))
 
     def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
+        """Queue one joined event; the counts take it when a label's curve is next refitted.
+
+        Counts are only read by a refit, so queuing changes no curve (:mod:`~stream_mlc.core.fading`).
+        """
         if not idx.size:
             return
         self._grow(int(idx.max()) + 1)
+        self._queue.append((idx, np.asarray(raw, dtype=np.float64), np.asarray(truth, dtype=np.float64)))
+        self.seen[idx] += 1.0
+        self.pending[idx] += 1
+        # Every `every` updates at first, then less often (up to every 8 * `every`) as the
+        # label's counts fill their fading window and the curve settles.
+        pending = self.pending[idx]
+        due = idx[(pending >= self.every) & (pending * 32 >= np.minimum(self.seen[idx], 256 * self.every))]
+        if due.size:
+            self._count_queued()
+            self._refit(due, self._prior_curve())
+
+    def _count_queued(self) -> None:
+        """Add every queued pair to the fading counts, per label and pooled, in one pass."""
+        if not self._queue:
+            return
+        sizes = [len(event[0]) for event in self._queue]
+        idx, raw, truth = concat(self._queue)
+        self._queue = []
         b = np.clip(((logit(raw) + self.span) / self._width).astype(np.int64), 0, self.bins - 1)
-        w = self.weight[idx]
-        self.counts[idx, b] += w
-        self.positives[idx, b] += w * truth
-        w = self.weight[idx] = w / self.fade
-        if w.max() > 1e100:  # rescale before the weights overflow
-            big = idx[w > 1e100]
+        w = pair_weights(idx, self.weight, self.fade)
+        np.add.at(self.counts, (idx, b), w)
+        np.add.at(self.positives, (idx, b), w * truth)
+        big = np.flatnonzero(self.weight > 1e100)
+        if big.size:  # rescale before the weights overflow
             self.counts[big] /= self.weight[big, None]
             self.positives[big] /= self.weight[big, None]
             self.weight[big] = 1.0
-        self.seen[idx] += 1.0
-        self.pending[idx] += 1
-        pw = self.pooled_weight
-        self.pooled_counts += pw * np.bincount(b, minlength=self.bins)
-        self.pooled_positives += pw * np.bincount(b, truth, minlength=self.bins)
-        self.pooled_weight = pw / self.fade
+        # The pooled counts fade once per event (its pairs weigh alike).
+        events = len(sizes)
+        pw = np.repeat(self.pooled_weight / self.fade ** np.arange(events), sizes)
+        self.pooled_counts += np.bincount(b, pw, minlength=self.bins)
+        self.pooled_positives += np.bincount(b, pw * truth, minlength=self.bins)
+        self.pooled_weight /= self.fade ** events
         if self.pooled_weight > 1e100:
             self.pooled_counts /= self.pooled_weight
             self.pooled_positives /= self.pooled_weight
             self.pooled_weight = 1.0
-        due = idx[self.pending[idx] >= self.every]
-        if due.size:
-            self._refit(due, self._prior_curve())
+
+    def reset(self, i: int) -> None:
+        self._count_queued()  # the queued pairs came before the reset: it forgets them too
+        super().reset(i)
 
     def _prior_curve(self) -> np.ndarray:
         """The curve sparse bins are shrunk towards (see ``shrink_to``)."""
@@ -328,34 +353,6 @@ class IsotonicCalibrator(_PerLabel):
         curve = self.curve[i] if i < self.n_labels else self._identity
         return {**super().describe(i), "centres": _sigmoid(self.centres).round(4).tolist(),
                 "curve": np.round(curve, 4).tolist()}
-
-
-def pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The non-decreasing sequence closest to ``values`` in weighted least squares (each row).
-
-    What pool-adjacent-violators computes, by its closed form: the fit at ``i`` is
-    ``max over j <= i of min over k >= i`` of the weighted mean of ``values[j..k]``. For the
-    few bins of a calibration curve this is a handful of numpy operations on a
-    (rows, bins, bins) array, for all the labels refitted at once.
-
-    >>> pool_adjacent_violators(np.array([0.1, 0.4, 0.2, 0.5]), np.ones(4)).round(2).tolist()
-    [0.1, 0.3, 0.3, 0.5]
-    """
-    single = np.ndim(values) == 1
-    values, weights = np.atleast_2d(values), np.atleast_2d(weights)
-    n = values.shape[1]
-    zero = np.zeros((values.shape[0], 1))
-    total = np.concatenate([zero, np.cumsum(values * weights, axis=1)], axis=1)
-    mass = np.concatenate([zero, np.cumsum(weights, axis=1)], axis=1)
-    # mean[:, j, k]: the weighted mean of values[j..k] (j <= k; +inf elsewhere, ignored by min).
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = (total[:, None, 1:] - total[:, :-1, None]) / (mass[:, None, 1:] - mass[:, :-1, None])
-    upper = np.triu(np.ones((n, n), dtype=bool))
-    mean = np.where(upper, mean, np.inf)
-    # low[:, j, i] = min over k >= i of mean[:, j, k]; then the max over j <= i.
-    low = np.minimum.accumulate(mean[:, :, ::-1], axis=2)[:, :, ::-1]
-    fit = np.where(upper, low, -np.inf).max(axis=1)
-    return fit[0] if single else fit
 
 
 def _extend(array: np.ndarray, size: int, fill) -> np.ndarray:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from stream_mlc.errors import CHECKPOINT_UNREADABLE_EXIT_CODE, StreamMlcError
 
 MAGIC = b"SMLC-CKPT"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: thresholds and calibration queue their pairs (issue 11)
 _HEADER = struct.Struct(f">{len(MAGIC)}sH32s")
 
 

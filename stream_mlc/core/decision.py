@@ -182,6 +182,7 @@ class DecisionPolicy(_Decider):
         self._events: list[dict] = []
         self.events_dropped = 0
         self._rule_counts_drained = 0
+        self._thresholds_cache: tuple | None = None
 
     # -- learning ------------------------------------------------------------------------------
     def update(self, labels: Sequence, raw, truth, observed=None, published=None) -> None:
@@ -207,9 +208,12 @@ class DecisionPolicy(_Decider):
         self.raw_metrics.update(idx, raw, truth)
         self.calibrated_metrics.update(idx, calibrated, truth)
         changes = getattr(self.thresholds, "changes", None)
-        update = self.thresholds.update
-        for label, score, positive in zip(names, calibrated.tolist(), truth.tolist(), strict=True):
-            update(label, score, positive)
+        update_many = getattr(self.thresholds, "update_many", None)
+        if update_many is not None:
+            update_many(names, calibrated, truth)
+        else:  # a thresholds object of one pair at a time
+            for label, score, positive in zip(names, calibrated.tolist(), truth.tolist(), strict=True):
+                self.thresholds.update(label, score, positive)
         # Thresholds that count their changes are audited only when one changed.
         if changes is None or self.thresholds.changes != changes:
             self._audit_thresholds(names)
@@ -240,12 +244,29 @@ class DecisionPolicy(_Decider):
 
     # -- what scorers and reports need -----------------------------------------------------------
     def thresholds_of(self, labels: Sequence) -> np.ndarray:
-        get = self.thresholds.get
-        return np.fromiter((get(label) for label in labels), dtype=np.float64, count=len(labels))
+        return self._current(labels)[0]
 
     def snapshot(self, labels: Sequence) -> dict:
-        """Each label's current threshold (on calibrated scores)."""
-        return self.thresholds.snapshot(labels)
+        """Each label's current threshold (on calibrated scores); shared by the predictions
+        made until one changes, so read-only."""
+        return self._current(labels)[1]
+
+    def _current(self, labels: Sequence) -> tuple[np.ndarray, dict]:
+        """The thresholds of ``labels`` as an array and a dict, cached while none changes.
+
+        The cache holds ``labels`` itself, so an identity test cannot match a new list that
+        reuses a freed one's id; the engine's label list only grows (hence its length).
+        """
+        version = getattr(self.thresholds, "version", None)
+        cached = self._thresholds_cache
+        if version is not None and cached is not None and cached[0] is labels and cached[1] == len(labels) \
+                and cached[2] == version:
+            return cached[3], cached[4]
+        get = self.thresholds.get
+        values = np.fromiter((get(label) for label in labels), dtype=np.float64, count=len(labels))
+        snapshot = dict(zip(labels, values.tolist(), strict=True))
+        self._thresholds_cache = (labels, len(labels), version, values, snapshot)
+        return values, snapshot
 
     def frozen(self, labels: Sequence) -> FrozenDecision:
         """A copy that decides as this policy does now, without its learning state (for scorers)."""

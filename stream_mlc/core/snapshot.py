@@ -90,10 +90,31 @@ class ModelSnapshot:
 
 def predict(model, labels: Sequence[str], policy, event: FeatureEvent, version: int, now: float | None) -> Prediction:
     """Every known label's calibrated probability, and the labels the decision policy predicts."""
-    proba = model.predict_proba_one(event.features)
-    raw = np.fromiter((_positive(proba.get(label)) for label in labels), dtype=np.float64, count=len(labels))
+    raw = raw_scores(model, labels, event.features)
     return _prediction(model, labels, policy, event, raw, policy.decide(labels, raw), policy.snapshot(labels),
                        version, now)
+
+
+def raw_scores(model, labels: Sequence[str], features: dict) -> np.ndarray:
+    """The model's probability of each of ``labels`` for one event (0.0 for labels it does not know).
+
+    A model with ``predict_vector`` (the native learners) gives its labels and an array in
+    their order; else River's ``predict_proba_one`` dict of dicts is read label by label.
+    """
+    vector = getattr(model, "predict_vector", None)
+    if vector is None:
+        proba = model.predict_proba_one(features)
+        return np.fromiter((_positive(proba.get(label)) for label in labels), dtype=np.float64, count=len(labels))
+    own, p = vector(features)
+    if len(own) == len(labels) and own == labels:
+        return p
+    column = {label: i for i, label in enumerate(own)}
+    out = np.zeros(len(labels))
+    for j, label in enumerate(labels):
+        i = column.get(label)
+        if i is not None:
+            out[j] = p[i]
+    return out
 
 
 def _prediction(model, labels, policy, event, raw, decided, thresholds, version, now) -> Prediction:

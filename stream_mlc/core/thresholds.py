@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from stream_mlc.core.catalog import build
+from stream_mlc.core.fading import concat, pair_weights
 from stream_mlc.errors import ConfigError
 
 __all__ = ["FixedThresholds", "AdaptiveThresholds", "make_thresholds", "DEFAULT_THRESHOLDS", "OBJECTIVES"]
@@ -53,46 +54,23 @@ class FixedThresholds:
     def __init__(self, threshold: float = 0.5):
         self.threshold = threshold
 
+    #: Never changes (callers cache thresholds by it).
+    version = 0
+
     def get(self, label: str) -> float:
         return self.threshold
 
     def update(self, label: str, score: float, truth: bool) -> None:
         """Learn from one joined (score, truth) pair of a label: nothing to learn here."""
 
+    def update_many(self, labels, scores, truth) -> None:
+        """Learn from one joined event's pairs: nothing to learn here."""
+
     def snapshot(self, labels) -> dict[str, float]:
         return {label: self.threshold for label in labels}
 
     def reset(self, label: str) -> None:
         """Forget a label's history: nothing to forget here."""
-
-
-class _Histogram:
-    """The fading score histograms of one label (lazy fading: the increment grows instead).
-
-    ``pos`` counts true examples, ``neg`` false ones, by bin (plain lists: cheap to bump);
-    their last entry is always 0 (the "predict nothing" threshold above every bin).
-    """
-
-    __slots__ = ("pos", "neg", "positives", "total", "weight", "n", "seen", "threshold", "index")
-
-    def __init__(self, size: int, index: int, threshold: float):
-        self.pos = [0.0] * (size + 1)
-        self.neg = [0.0] * (size + 1)
-        self.positives = 0.0  # sum of pos
-        self.total = 0.0  # sum of pos and neg
-        self.weight = 1.0  # the weight of the next pair; older pairs weigh fade**age relative to it
-        self.n = 0  # updates since the threshold was last chosen
-        self.seen = 0  # updates in all
-        self.threshold = threshold
-        self.index = index  # the bin the threshold sits at the bottom of
-
-    def __getstate__(self):
-        return (self.pos, self.neg, self.positives, self.total, self.weight, self.n, self.seen, self.threshold,
-                self.index)
-
-    def __setstate__(self, state):
-        (self.pos, self.neg, self.positives, self.total, self.weight, self.n, self.seen, self.threshold,
-         self.index) = state
 
 
 #: Objective names and the utility each one maximises (see AdaptiveThresholds).
@@ -150,8 +128,10 @@ class AdaptiveThresholds:
     pair's weight fades by ``fade`` per later pair of the same label (0.999: about the last
     1000 examples count). The threshold is re-chosen every ``every`` updates of a label at
     first, then every ``seen / 32`` updates (``seen``: the label's updates so far), up to every
-    ``8 * every``.
-    Everything is plain Python and numpy: the object pickles.
+    ``8 * every``. An event's pairs are queued and counted together just before a threshold
+    is re-chosen (:mod:`~stream_mlc.core.fading`): re-choosing reads the counts, nothing else
+    does, so the thresholds are those of counting each pair as it comes, at a fraction of the
+    cost. Every label's state is a row of numpy arrays: the object pickles.
 
     Examples
     --------
@@ -220,76 +200,162 @@ class AdaptiveThresholds:
         self._tie_break = 1e-12 * np.abs(np.arange(bins + 3) - self._default_index)
         # Thresholds below the floor are never chosen.
         self._tie_break[np.asarray(self._thresholds) < floor] = np.inf
-        self._labels: dict = {}
+        self._rows: dict = {}  # label -> row of the arrays below
+        self._names: list = []  # row -> label
+        size = bins + 3  # bins + the two outer ones + "predict nothing"
+        # Fading true / false counts per row and bin, as in the class docstring.
+        self._pos = np.zeros((0, size))
+        self._neg = np.zeros((0, size))
+        self._positives = np.zeros(0)  # row sums of _pos
+        self._total = np.zeros(0)  # row sums of _pos and _neg
+        self._weight = np.zeros(0)  # the weight of a row's next pair
+        self._since = np.zeros(0, dtype=np.int64)  # updates since the threshold was chosen
+        self._seen = np.zeros(0, dtype=np.int64)  # updates in all
+        self._index = np.zeros(0, dtype=np.int64)  # the bin the threshold sits at the bottom of
+        self._threshold = np.zeros(0)
+        self._active = np.zeros(0, dtype=bool)  # False: never updated, or reset since
+        self._settled = np.zeros(0, dtype=bool)  # chosen from enough true examples once
+        self._candidates = np.asarray(self._thresholds)
+        self._queue: list = []  # (rows, scores, truth) of events not counted yet
+        self._cache: tuple = (None, -1, None)  # the rows of the last labels list
         # Faded micro counts of the decisions the current thresholds make.
         self._tp = self._fp = self._fn = self._n = 0.0
         self._global_fade = fade
         self.changes = 0  # threshold changes so far
+        #: Bumped whenever any label's threshold may have changed (callers cache by it).
+        self.version = 0
 
     # -- the engine's interface ------------------------------------------------------------------
     def get(self, label) -> float:
-        hist = self._labels.get(label)
-        return self.default if hist is None else hist.threshold
+        row = self._rows.get(label)
+        return self.default if row is None or not self._active[row] else float(self._threshold[row])
 
     def update(self, label, score: float, truth: bool) -> None:
         """Learn from one joined pair: the score the model gave before learning, and the truth."""
-        hist = self._labels.get(label)
-        if hist is None:
-            hist = self._labels[label] = _Histogram(self.bins + 2, self._default_index, self.default)
-            self._global_fade = self.fade ** (1.0 / len(self._labels))
-        # The bin of the score's logit: 0 below -span, bins + 1 from +span up.
-        if 0.0 < score < 1.0:
-            u = (math.log(score / (1.0 - score)) + self.span) * self._inv_width
-            b = 0 if u < 0.0 else (self._top if u >= self.bins else int(u) + 1)
-        else:
-            b = 0 if score <= 0.0 else self._top
-        w = hist.weight
-        hist.total += w
-        predicted = b >= hist.index
-        g = self._global_fade
-        # Micro counts of the current decisions (the pair as the current threshold classifies it).
-        if truth:
-            hist.pos[b] += w
-            hist.positives += w
-            if predicted:
-                self._tp = self._tp * g + 1.0
-                self._fp *= g
-                self._fn *= g
-            else:
-                self._tp *= g
-                self._fp *= g
-                self._fn = self._fn * g + 1.0
-        else:
-            hist.neg[b] += w
-            self._tp *= g
-            self._fp = self._fp * g + 1.0 if predicted else self._fp * g
-            self._fn *= g
-        self._n = self._n * g + 1.0
-        hist.weight = w = w * self._inv_fade
-        if w > 1e100:
-            hist.pos = [v / w for v in hist.pos]
-            hist.neg = [v / w for v in hist.neg]
-            hist.positives /= w
-            hist.total /= w
-            hist.weight = 1.0
-        n = hist.n = hist.n + 1
-        seen = hist.seen = hist.seen + 1
+        self.update_many([label], np.array([score], dtype=np.float64), np.array([truth], dtype=bool))
+
+    def update_many(self, labels, scores: np.ndarray, truth: np.ndarray) -> None:
+        """Learn from one joined event: each label's score before learning, and its truth."""
+        rows = self._rows_of(labels)
+        truth = np.asarray(truth, dtype=bool)
+        self._queue.append((rows, np.asarray(scores, dtype=np.float64), truth))
+        since = self._since[rows] = self._since[rows] + 1
+        seen = self._seen[rows] = self._seen[rows] + 1
         # Re-chosen every `every` updates at first, then less often (up to 8x), as the
-        # histogram's window fills and the threshold settles.
-        if (n >= self.every and n * 32 >= min(seen, self._every_cap)) or (
-            truth and hist.index == self._default_index and hist.threshold == self.default
-        ):
-            self._choose(label, hist)
+        # histogram's window fills and the threshold settles; and on each true example until
+        # the label has enough of them to leave the default.
+        due = (since >= self.every) & (since * 32 >= np.minimum(seen, self._every_cap))
+        due |= truth & ~self._settled[rows]
+        if due.any():
+            self._count_queued()
+            # Labels past the first cadence are re-chosen with them: they fall in step, so
+            # that the queue is counted once for all of them rather than once for each.
+            self._choose(rows[due | (since >= self.every)])
 
     def snapshot(self, labels) -> dict:
         return {label: self.get(label) for label in labels}
 
     def reset(self, label) -> None:
         """Forget a label's history (after a drift): it goes back to the default threshold."""
-        if self._labels.pop(label, None) is not None:
-            log.info("thresholds: reset label %r to %.3f", label, self.default)
+        row = self._rows.get(label)
+        if row is None or not self._active[row]:
+            return
+        self._count_queued()  # the queued pairs came before the reset: it forgets them too
+        self._fresh(row)
+        self._active[row] = False
+        self.version += 1
+        log.info("thresholds: reset label %r to %.3f", label, self.default)
+
+    @property
+    def n_labels(self) -> int:
+        """Labels with a threshold of their own (updated, and not reset since)."""
+        return int(self._active.sum())
 
     # -- internals -------------------------------------------------------------------------------
+    def _rows_of(self, labels) -> np.ndarray:
+        """The rows of ``labels``; labels new (or reset) start fresh, as the default threshold."""
+        cached, size, rows = self._cache
+        if cached is labels and size == len(labels) and self._active[rows].all():
+            return rows
+        get = self._rows.get
+        if any(get(label) is None or not self._active[get(label)] for label in labels):
+            self._count_queued()  # the global fade changes with the number of labels
+            for label in labels:
+                self._activate(label)
+        rows = np.fromiter((self._rows[label] for label in labels), dtype=np.int64, count=len(labels))
+        self._cache = (labels, len(labels), rows)
+        return rows
+
+    def _activate(self, label) -> None:
+        row = self._rows.get(label)
+        if row is None:
+            row = self._rows[label] = len(self._names)
+            self._names.append(label)
+            self._grow(row + 1)
+        elif self._active[row]:
+            return
+        self._fresh(row)
+        self._active[row] = True
+        self.version += 1
+        self._global_fade = self.fade ** (1.0 / self.n_labels)
+
+    def _grow(self, size: int) -> None:
+        if size <= self._weight.shape[0]:
+            return
+        for name in ("_pos", "_neg", "_positives", "_total", "_weight", "_since", "_seen", "_index", "_threshold",
+                     "_active", "_settled"):
+            array = getattr(self, name)
+            grown = np.zeros((max(size, 2 * array.shape[0]),) + array.shape[1:], dtype=array.dtype)
+            grown[: array.shape[0]] = array
+            setattr(self, name, grown)
+
+    def _fresh(self, row: int) -> None:
+        self._pos[row] = self._neg[row] = 0.0
+        self._positives[row] = self._total[row] = 0.0
+        self._weight[row] = 1.0
+        self._since[row] = self._seen[row] = 0
+        self._index[row], self._threshold[row] = self._default_index, self.default
+        self._settled[row] = False
+
+    def _count_queued(self) -> None:
+        """Count every queued pair into the histograms and the micro counts, in one pass."""
+        if not self._queue:
+            return
+        rows, scores, truth = concat(self._queue)
+        self._queue = []
+        b = self._bins_of(scores)
+        w = pair_weights(rows, self._weight, self.fade)
+        np.add.at(self._pos, (rows[truth], b[truth]), w[truth])
+        np.add.at(self._neg, (rows[~truth], b[~truth]), w[~truth])
+        self._positives += np.bincount(rows, w * truth, minlength=self._weight.shape[0])
+        self._total += np.bincount(rows, w, minlength=self._weight.shape[0])
+        big = np.flatnonzero(self._weight > 1e100)
+        if big.size:  # rescale before the weights overflow
+            scale = self._weight[big]
+            self._pos[big] /= scale[:, None]
+            self._neg[big] /= scale[:, None]
+            self._positives[big] /= scale
+            self._total[big] /= scale
+            self._weight[big] = 1.0
+        # Micro counts of the current decisions, each pair fading the earlier ones by g.
+        predicted = b >= self._index[rows]
+        g = self._global_fade
+        m = rows.shape[0]
+        later = g ** np.arange(m - 1, -1, -1, dtype=np.float64)
+        old = g ** m
+        self._tp = self._tp * old + float(later @ (truth & predicted))
+        self._fp = self._fp * old + float(later @ (~truth & predicted))
+        self._fn = self._fn * old + float(later @ (truth & ~predicted))
+        self._n = self._n * old + float(later.sum())
+
+    def _bins_of(self, scores: np.ndarray) -> np.ndarray:
+        """The bin of each score's logit: 0 below -span, bins + 1 from +span up."""
+        inner = (scores > 0.0) & (scores < 1.0)
+        p = np.where(inner, scores, 0.5)
+        u = (np.log(p / (1.0 - p)) + self.span) * self._inv_width
+        b = np.where(u < 0.0, 0, np.where(u >= self.bins, self._top, u.astype(np.int64) + 1))
+        return np.where(inner, b, np.where(scores <= 0.0, 0, self._top))
+
     def _index_of(self, threshold: float) -> int:
         """The bin whose bottom edge is the largest threshold not above ``threshold``."""
         for i in range(len(self._thresholds) - 1, -1, -1):
@@ -302,29 +368,35 @@ class AdaptiveThresholds:
         denominator = 2.0 * self._tp + self._fp + self._fn
         return 2.0 * self._tp / denominator if denominator > 0 else 0.0
 
-    def _choose(self, label, hist: _Histogram) -> None:
-        hist.n = 0
-        if hist.positives < self.min_positives * hist.weight * self.fade:
-            # Not enough true examples yet (counts are in units of the next pair's weight).
-            index, threshold = self._default_index, self.default
-        else:
-            # tp[i], fp[i]: true / false examples in bins >= i, as fractions of the label's
-            # examples; the last entry (i = bins + 2) predicts nothing.
-            cum = np.cumsum(np.array((hist.pos, hist.neg))[:, ::-1], axis=1)[:, ::-1]
-            cum *= 1.0 / hist.total
-            tp, fp = cum[0], cum[1]
-            utility = self._utility_of(label, tp, fp, hist.positives / hist.total)
+    def _choose(self, rows: np.ndarray) -> None:
+        """Re-choose the thresholds of ``rows`` from their (counted) histograms."""
+        self._since[rows] = 0
+        index = np.full(rows.shape[0], self._default_index)
+        # Enough true examples yet? (counts are in units of the next pair's weight)
+        enough = self._positives[rows] >= self.min_positives * self._weight[rows] * self.fade
+        if enough.any():
+            chosen = rows[enough]
+            self._settled[chosen] = True
+            total = self._total[chosen, None]
+            # tp[:, i], fp[:, i]: true / false examples in bins >= i, as fractions of the
+            # label's examples; the last entry (i = bins + 2) predicts nothing.
+            tp = np.cumsum(self._pos[chosen, ::-1], axis=1)[:, ::-1] / total
+            fp = np.cumsum(self._neg[chosen, ::-1], axis=1)[:, ::-1] / total
+            utility = self._utility_of(chosen, tp, fp, self._positives[chosen, None] / total)
             # Exact ties go to the threshold nearest the default.
-            index = int(np.argmax(utility - self._tie_break))
-            threshold = self._thresholds[index]
-        if index != hist.index:
-            if abs(threshold - hist.threshold) >= 0.05 and log.isEnabledFor(logging.DEBUG):
-                log.debug("thresholds: label %r %.3f -> %.3f", label, hist.threshold, threshold)
-            self.changes += 1
-        hist.index, hist.threshold = index, threshold
+            index[enough] = np.argmax(utility - self._tie_break, axis=1)
+        changed = index != self._index[rows]
+        if changed.any():
+            self.changes += int(changed.sum())
+            self.version += 1
+            if log.isEnabledFor(logging.DEBUG):
+                for row in rows[changed].tolist():
+                    log.debug("thresholds: label %r re-chosen", self._names[row])
+        self._index[rows] = index
+        self._threshold[rows] = self._candidates[index]
 
-    def _utility_of(self, label, tp: np.ndarray, fp: np.ndarray, positives: float) -> np.ndarray:
-        """The objective's utility of every candidate threshold (tp, fp: fractions above it)."""
+    def _utility_of(self, rows: np.ndarray, tp: np.ndarray, fp: np.ndarray, positives: np.ndarray) -> np.ndarray:
+        """The objective's utility of every candidate threshold (tp, fp: fractions above it; a row per label)."""
         kind = self._utility
         if kind in ("hybrid", "micro_f1"):
             c = 0.5 * self.beta + 0.5 * (1.0 - self.beta) * self.micro_f1()
@@ -332,12 +404,12 @@ class AdaptiveThresholds:
         if kind == "subset_accuracy":
             return tp - fp
         if kind == "cost":
-            cost_fp, cost_fn = self.costs.get(label, (self.cost_fp, self.cost_fn))
-            return cost_fn * tp - cost_fp * fp
+            costs = np.array([self.costs.get(self._names[row], (self.cost_fp, self.cost_fn)) for row in rows.tolist()])
+            return costs[:, 1, None] * tp - costs[:, 0, None] * fp
         label_f1 = tp / (tp + fp + positives)  # F1 / 2
         if kind == "f1":
             return label_f1
-        n_labels = len(self._labels)
+        n_labels = self.n_labels
         f = self.micro_f1()
         # The micro-F1 denominator 2TP + FP + FN per example, summed over labels.
         d_micro = max(n_labels * (2.0 * self._tp + self._fp + self._fn) / max(self._n, 1e-300), 1e-12)

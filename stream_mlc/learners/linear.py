@@ -365,12 +365,18 @@ class NativeMLC(base.MultiLabelClassifier):
         """``{label: {False: 1 - p, True: p}}`` for every known label."""
         if not self._labels:
             return {}
+        labels, p = self.predict_vector(x)
+        return {label: {False: 1.0 - q, True: q} for label, q in zip(labels, p.tolist(), strict=False)}
+
+    def predict_vector(self, x: dict) -> tuple[list, np.ndarray]:
+        """``(labels, p)``: the known labels (the model's own list: read it, do not change it) and
+        each one's probability (no dicts: the engine's fast path)."""
+        if not self._labels:
+            return self._labels, np.zeros(0)
         idx, vals, prefix, complete = self._encode(x)
-        z = self._forward(idx, vals, prefix)
-        pb, ps = self._heads_proba(z)
+        pb, ps = self._heads_proba(self._forward(idx, vals, prefix))
         self._pred_cache = (dict(x), self._version, idx, vals, prefix, complete, pb, ps)
-        p = self._output(pb, ps)
-        return {label: {False: 1.0 - q, True: q} for label, q in zip(self._labels, p.tolist(), strict=False)}
+        return self._labels, self._output(pb, ps)
 
     def predict_one(self, x: dict, **kwargs: Any) -> dict:
         """``{label: p > 0.5}`` for every known label."""
