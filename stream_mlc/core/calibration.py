@@ -87,6 +87,14 @@ class _PerLabel:
     def _reset_state(self, i: int) -> None:
         """Reset the subclass's state of label ``i``."""
 
+    def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update_batch(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
+        """Joined events together (events x labels ``idx``); by default one at a time."""
+        for r in range(raw.shape[0]):
+            self.update(idx, raw[r], truth[r])
+
     def _fresh_as_raw(self, idx: np.ndarray, raw: np.ndarray, calibrated: np.ndarray) -> np.ndarray:
         """``calibrated``, except the raw score for labels not learned yet (exactly the identity)."""
         if idx.size and int(idx.max()) < self.n_labels and self.seen[idx].all():
@@ -279,12 +287,17 @@ class IsotonicCalibrator(_PerLabel):
 
         Counts are only read by a refit, so queuing changes no curve (:mod:`~stream_mlc.core.fading`).
         """
+        self.update_batch(idx, np.asarray(raw, dtype=np.float64)[None, :], np.asarray(truth)[None, :])
+
+    def update_batch(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
+        """Queue joined events (events x labels ``idx``); curves due are refitted at the end."""
         if not idx.size:
             return
         self._grow(int(idx.max()) + 1)
-        self._queue.append((idx, np.asarray(raw, dtype=np.float64), np.asarray(truth, dtype=np.float64)))
-        self.seen[idx] += 1.0
-        self.pending[idx] += 1
+        truth = np.asarray(truth, dtype=np.float64)
+        self._queue.extend((idx, raw[r], truth[r]) for r in range(raw.shape[0]))
+        self.seen[idx] += raw.shape[0]
+        self.pending[idx] += raw.shape[0]
         # Every `every` updates at first, then less often (up to every 8 * `every`) as the
         # label's counts fill their fading window and the curve settles.
         pending = self.pending[idx]

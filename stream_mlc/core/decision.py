@@ -221,6 +221,35 @@ class DecisionPolicy(_Decider):
         if self.label_sets is not None and observed is None:
             self.label_sets.learn(frozenset(label for label, t in zip(labels, truth.tolist(), strict=True) if t))
 
+    def update_batch(self, labels: Sequence, events: list[tuple]) -> None:
+        """Learn from joined events together: ``events`` of ``(raw, truth, observed, published)``
+        as :meth:`update` takes them; thresholds and curves are re-chosen at the end.
+
+        Events with partial labels (``observed``) are learned one by one.
+        """
+        if any(event[2] is not None for event in events) or not hasattr(self.thresholds, "update_batch"):
+            for raw, truth, observed, published in events:
+                self.update(labels, raw, truth, observed, published)
+            return
+        idx = self._idx(labels)
+        raw = np.stack([event[0] for event in events])
+        truth = np.stack([event[1] for event in events])
+        calibrated = self.calibrator.calibrate(idx, raw)
+        for r, event in enumerate(events):
+            if event[3] is not None:
+                calibrated[r] = event[3]
+        for r in range(raw.shape[0]):
+            self.raw_metrics.update(idx, raw[r], truth[r])
+            self.calibrated_metrics.update(idx, calibrated[r], truth[r])
+        changes = getattr(self.thresholds, "changes", None)
+        self.thresholds.update_batch(labels, calibrated, truth)
+        if changes is None or self.thresholds.changes != changes:
+            self._audit_thresholds(labels)
+        self.calibrator.update_batch(idx, raw, truth)
+        if self.label_sets is not None:
+            for row in truth.tolist():
+                self.label_sets.learn(frozenset(label for label, t in zip(labels, row, strict=True) if t))
+
     def _audit_thresholds(self, names) -> None:
         """An event for each threshold that moved ``audit_step`` or more since it was last reported."""
         get, step = self.thresholds.get, self.audit_step

@@ -252,11 +252,46 @@ class Engine:
     def learn(self, example: JoinedExample) -> None:
         """Score the stored prediction against the truth, adapt the decision policy, then learn."""
         self._admit_labels(example.labels if example.observed is None else example.observed | example.labels)
-        observed = example.observed
+        self._evaluate(example)
+        self.model.learn_one(example.features, self._targets(example))
+        self._learned(example)
+
+    def learn_batch(self, examples: list[JoinedExample]) -> None:
+        """Learn examples joined together: as :meth:`learn` each, but the model takes them in one step.
+
+        A model without ``learn_batch`` (River's) learns them one by one. The model's step
+        comes first, so a model that refuses the batch has changed nothing else (the caller
+        may then learn them one by one); then each stored prediction is scored, and the
+        decision policy adapts to all of them at once (its thresholds and curves are
+        re-chosen at the batch's end).
+        """
+        learn_batch = getattr(self.model, "learn_batch", None)
+        if learn_batch is None or len(examples) < 2:
+            for example in examples:
+                self.learn(example)
+            return
+        for example in examples:
+            self._admit_labels(example.labels if example.observed is None else example.observed | example.labels)
+        learn_batch([example.features for example in examples], [self._targets(example) for example in examples])
+        for example in examples:
+            self.metrics.update(example.labels, example.predicted, example.scores, self.labels, example.observed)
+        self.policy.update_batch(self.labels, [self._policy_arrays(example) for example in examples])
+        for example in examples:
+            self._learned(example)
+
+    def _targets(self, example: JoinedExample) -> dict:
+        """``{label: truth}`` for the labels known for the example (all, unless ``observed``)."""
+        observed, truth = example.observed, example.labels
         counted = self.labels if observed is None else [name for name in self.labels if name in observed]
+        return {label: label in truth for label in counted}
+
+    def _evaluate(self, example: JoinedExample) -> None:
+        """Score the stored prediction against the truth, and adapt the decision policy."""
         self.metrics.update(example.labels, example.predicted, example.scores, self.labels, example.observed)
         self._update_policy(example)
-        self.model.learn_one(example.features, {label: label in example.labels for label in counted})
+
+    def _learned(self, example: JoinedExample) -> None:
+        """What follows learning an example: the version, audits, fairness, promotions, drift."""
         self.learned += 1
         self._audit_leakage(example)
         self._raise([from_event(found, "fairness") for found in
@@ -285,6 +320,10 @@ class Engine:
 
     def _update_policy(self, example: JoinedExample) -> None:
         """Feed the decision policy the raw scores of scoring time (labels new since: 0.0)."""
+        self.policy.update(self.labels, *self._policy_arrays(example))
+
+    def _policy_arrays(self, example: JoinedExample) -> tuple:
+        """``(raw, truth, known, published)`` of an example, aligned with the labels (see the policy)."""
         labels = self.labels
         n = len(labels)
         raw_scores = example.raw_scores if example.raw_scores is not None else example.scores
@@ -296,7 +335,7 @@ class Engine:
         published = None
         if example.raw_scores is not None and len(example.scores) == n:
             published = np.fromiter((example.scores[label] for label in labels), dtype=np.float64, count=n)
-        self.policy.update(labels, raw, truth, known, published)
+        return raw, truth, known, published
 
     def drain_alerts(self) -> list[tuple[Alert, int]]:
         """The alerts raised since the last call (drift, promotions, decision audit events), each with

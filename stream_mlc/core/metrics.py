@@ -84,53 +84,30 @@ dict or None (a model that has not learned anything yet); a caller reproducing i
 the same events rather than pass an empty ``predicted``. Its Hamming loss is its own
 ``HammingLoss`` (River 0.26 has none): wrong labels over labels in ``y_true``, averaged over
 events, as here.
+
+Modules: :mod:`stream_mlc.core.metrics_event` computes what one event adds to the sums,
+:mod:`stream_mlc.core.metrics_window` takes the oldest event out of the window, and
+:mod:`stream_mlc.core.metrics_summary` turns sums and counts into the metrics; this module
+keeps the state that checkpoints pickle, in the class they name.
 """
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
-from itertools import repeat
-from operator import add, sub
+from operator import add
 from typing import Any
 
+from stream_mlc.core.metrics_event import _NP, _NT, _TP, _ZERO_SUMS, _event_values
+from stream_mlc.core.metrics_summary import METRIC_NAMES, _prf, _summary
+from stream_mlc.core.metrics_window import _SlidingWindow
+
 __all__ = ["MultiLabelMetrics", "METRIC_NAMES"]
-
-METRIC_NAMES: tuple[str, ...] = (
-    "micro_precision",
-    "micro_recall",
-    "micro_f1",
-    "macro_precision",
-    "macro_recall",
-    "macro_f1",
-    "weighted_f1",
-    "example_precision",
-    "example_recall",
-    "example_f1",
-    "jaccard",
-    "subset_accuracy",
-    "hamming_loss",
-    "one_error",
-    "coverage_error",
-    "ranking_loss",
-    "lrap",
-    "cardinality_true",
-    "cardinality_pred",
-)
-
-# Layout of the per-event contribution vector (summed cumulatively and over the window).
-# Floats first (re-summed exactly on resync), then exact integers.
-_EX_P, _EX_R, _EX_F1, _JAC, _HAM, _RL, _LRAP = range(7)
-_TP, _NT, _NP, _SUBSET, _ONE_ERR, _COV = range(7, 13)
-_N_FLOAT = 7
-_ZERO_SUMS = (0.0,) * _N_FLOAT + (0,) * 6
 
 _STATE_VERSION = 1
 
 
-class MultiLabelMetrics:
+class MultiLabelMetrics(_SlidingWindow):
     """Multi-label metrics over a stream, cumulative and over the last ``window`` events.
 
     See the module docstring for the metrics and the edge-case conventions (they match River's
@@ -273,49 +250,9 @@ class MultiLabelMetrics:
         if m > len(index) or not E <= index.keys():
             self._register(E, labels)
 
-        # ---- example-based
         TP = T & P
-        tp = len(TP)
-        nT = len(T)
-        nP = len(P)
-        if tp:
-            ex_p = tp / nP
-            ex_r = tp / nT
-            ex_f1 = 2 * tp / (nT + nP)
-            jac = tp / (nT + nP - tp)
-        else:
-            ex_p = ex_r = ex_f1 = jac = 0.0
-        wrong = nT + nP - 2 * tp
-        subset = 0 if wrong else 1
-        ham = wrong / m if wrong else 0.0
-
-        # ---- ranking (sklearn conventions; ties count against the ranking)
-        if nT == 0:
-            one_err, cov, rl, lrap = 0, 0, 0.0, 1.0
-        elif nT == m:
-            one_err, cov, rl, lrap = 0, m, 0.0, 1.0
-        else:
-            get = scores.get
-            rs = sorted(map(get, T, repeat(0.0)))
-            # Only the scores >= the lowest true score matter: counts of labels scoring at
-            # least x, for x a true label's score. Sorting just those is O(L + k log k).
-            low = rs[0]
-            al = sorted([s for s in map(get, E, repeat(0.0)) if s >= low])
-            n_al = len(al)
-            cov = n_al
-            bad = 0  # (true, false) pairs with the false label scoring at least as high
-            prec = 0.0
-            for x in rs:
-                n_all = n_al - bisect_left(al, x)  # labels scoring >= x
-                n_rel = nT - bisect_left(rs, x)  # true labels scoring >= x
-                bad += n_all - n_rel
-                prec += n_rel / n_all
-            rl = bad / (nT * (m - nT))
-            lrap = prec / nT
-            top = rs[-1]
-            one_err = 1 if (n_al - bisect_left(al, top)) > (nT - bisect_left(rs, top)) else 0
-
-        vals = (ex_p, ex_r, ex_f1, jac, ham, rl, lrap, tp, nT, nP, subset, one_err, cov)
+        vals = _event_values(T, P, TP, E, scores)
+        tp, nT, nP = vals[_TP], vals[_NT], vals[_NP]
         self._csum = list(map(add, self._csum, vals))
         self._wsum = list(map(add, self._wsum, vals))
         self._n += 1
@@ -378,48 +315,6 @@ class MultiLabelMetrics:
             for counts in (self._ctp, self._cfp, self._cfn, self._wtp, self._wfp, self._wfn):
                 counts[label] = 0
 
-    def _evict(self, record: tuple) -> None:
-        vals, tps, fps, fns, counted = record
-        self._wsum = list(map(sub, self._wsum, vals))
-        if tps:
-            wtp = self._wtp
-            for label in tps:
-                wtp[label] -= 1
-        if fps:
-            wfp = self._wfp
-            for label in fps:
-                wfp[label] -= 1
-        if fns:
-            wfn = self._wfn
-            for label in fns:
-                wfn[label] -= 1
-        if type(counted) is int:
-            wk = self._wk
-            left = wk[counted] - 1
-            if left:
-                wk[counted] = left
-            else:
-                del wk[counted]
-        else:
-            wexpl = self._wexpl
-            for label in counted:
-                left = wexpl[label] - 1
-                if left:
-                    wexpl[label] = left
-                else:
-                    del wexpl[label]
-        self._evictions += 1
-        if self._evictions >= self._window:
-            self._resync()
-
-    def _resync(self) -> None:
-        """Re-add the window's floating-point sums from scratch (bounds rounding drift)."""
-        self._evictions = 0
-        events = self._events
-        wsum = self._wsum
-        for j in range(_N_FLOAT):
-            wsum[j] = math.fsum(record[0][j] for record in events)
-
     # ------------------------------------------------------------------ report
 
     def report(self) -> dict:
@@ -474,59 +369,3 @@ class MultiLabelMetrics:
             f"MultiLabelMetrics(window={self._window}, n={self._n}, "
             f"window_n={len(self._events)}, labels={len(self._names)})"
         )
-
-
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    """Precision, recall and F1 of one label; 0.0 on every zero division (River, sklearn)."""
-    if not tp:
-        return 0.0, 0.0, 0.0
-    return tp / (tp + fp), tp / (tp + fn), 2 * tp / (2 * tp + fp + fn)
-
-
-def _summary(
-    sums: Sequence[Any],
-    n: int,
-    ctp: Mapping[Hashable, int],
-    cfp: Mapping[Hashable, int],
-    cfn: Mapping[Hashable, int],
-    included: Iterable[Hashable],
-) -> dict[str, float]:
-    if n == 0:
-        return dict.fromkeys(METRIC_NAMES, 0.0)
-    tp, nT, nP = sums[_TP], sums[_NT], sums[_NP]
-    sp = sr = sf = wf = 0.0
-    support = n_inc = 0
-    for i in included:
-        n_inc += 1
-        t = ctp[i]
-        if t:
-            fp, fn = cfp[i], cfn[i]
-            f1 = 2 * t / (2 * t + fp + fn)
-            sp += t / (t + fp)
-            sr += t / (t + fn)
-            sf += f1
-            wf += (t + fn) * f1
-            support += t + fn
-        else:
-            support += cfn[i]
-    return {
-        "micro_precision": tp / nP if tp else 0.0,
-        "micro_recall": tp / nT if tp else 0.0,
-        "micro_f1": 2 * tp / (nT + nP) if tp else 0.0,
-        "macro_precision": sp / n_inc if n_inc else 0.0,
-        "macro_recall": sr / n_inc if n_inc else 0.0,
-        "macro_f1": sf / n_inc if n_inc else 0.0,
-        "weighted_f1": wf / support if support else 0.0,
-        "example_precision": sums[_EX_P] / n,
-        "example_recall": sums[_EX_R] / n,
-        "example_f1": sums[_EX_F1] / n,
-        "jaccard": sums[_JAC] / n,
-        "subset_accuracy": sums[_SUBSET] / n,
-        "hamming_loss": sums[_HAM] / n,
-        "one_error": sums[_ONE_ERR] / n,
-        "coverage_error": sums[_COV] / n,
-        "ranking_loss": sums[_RL] / n,
-        "lrap": sums[_LRAP] / n,
-        "cardinality_true": nT / n,
-        "cardinality_pred": nP / n,
-    }

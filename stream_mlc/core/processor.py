@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -179,6 +180,7 @@ class Dispatch:
         self.fail = self.policy.fail
         #: False: count, but encode no predictions or training records (offline evaluation).
         self.emit = emit
+        self._batch: list | None = None  # examples waiting for the end of a batch (see batch())
 
     def handle(self, record: Record, clock: float, wall_now: float, out: Outcome) -> None:
         """Handle one input record at event time ``clock``; ``wall_now`` stamps its outputs."""
@@ -250,15 +252,53 @@ class Dispatch:
             self.learn(joined, record, out)
 
     def learn(self, joined: JoinedExample, record: Record, out: Outcome) -> None:
-        """Learn the example now and log it on the training topic (its order is the learning order)."""
+        """Learn the example now and log it on the training topic (its order is the learning order).
+
+        Inside :meth:`batch`, the example waits to be learned with the others of the batch.
+        """
+        if self._batch is not None:
+            self._batch.append((joined, record))
+            return
         try:
             self.engine.learn(joined)
         except Exception as error:
             self.fail(self._labels_of(joined, record), "learn", error, out)
             return
+        self._logged(joined, self.engine.learned, out)
+
+    @contextmanager
+    def batch(self, out: Outcome):
+        """Learn the examples joined inside the block together, at its end, in one model step.
+
+        The scaled learner batches each learn-topic message: the topic's contents set the
+        boundaries, so a restarted learner makes the same steps. A batch the model refuses is
+        learned one example at a time, dead-lettering the ones that fail.
+        """
+        self._batch = []
+        try:
+            yield
+        finally:
+            pending, self._batch = self._batch, None
+        if not pending:
+            return
+        start = self.engine.learned
+        try:
+            self.engine.learn_batch([joined for joined, _ in pending])
+        except Exception:
+            if self.engine.learned != start:
+                raise  # part of the batch was learned: nothing safe to retry
+            log.warning("a batch of %d examples failed to learn; learning them one by one", len(pending))
+            for joined, record in pending:
+                self.learn(joined, record, out)
+            return
+        for i, (joined, _) in enumerate(pending, start + 1):
+            self._logged(joined, i, out)
+
+    def _logged(self, joined: JoinedExample, version: int, out: Outcome) -> None:
+        """Count a learned example and log it on the training topic (learned as the ``version``-th)."""
         out.counts["joined"] += 1
         if self.emit:
-            out.sends.append(Send("training", joined.id.encode(), encode_joined(joined, self.engine.learned)))
+            out.sends.append(Send("training", joined.id.encode(), encode_joined(joined, version)))
         if joined.feature_ts is not None and joined.label_ts is not None:
             out.label_delays.append(joined.label_ts - joined.feature_ts)
 

@@ -201,6 +201,10 @@ class Scorer:
 class LearnTopicProcessor:
     """Scaled mode's learner: every record of the learn topic dispatched in offset order.
 
+    The examples joined from one learn-topic message are learned together, in one model step
+    (:meth:`~stream_mlc.core.processor.Dispatch.batch`): the scorers predict with snapshots of
+    the model anyway, and the messages are content, so the steps are the same after a restart.
+
     A record that fails is dead-lettered as the input message it stands for (its topic,
     partition, offset and value), so ``deadletter replay`` sends it back where it came from.
     """
@@ -225,8 +229,9 @@ class LearnTopicProcessor:
             except DecodeError as error:
                 self.dispatch.fail(record, "unpack", error, out)
                 docs = []
-            for doc in docs:
-                self._one(record, doc, wall_now, out)
+            with self.dispatch.batch(out):  # one model step per message: its contents set the batch
+                for doc in docs:
+                    self._one(record, doc, wall_now, out)
             self.processed = record.offset + 1
         self.dispatch.alerts(wall_now, out)
         return out

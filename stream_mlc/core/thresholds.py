@@ -66,6 +66,9 @@ class FixedThresholds:
     def update_many(self, labels, scores, truth) -> None:
         """Learn from one joined event's pairs: nothing to learn here."""
 
+    def update_batch(self, labels, scores, truth) -> None:
+        """Learn from joined events' pairs: nothing to learn here."""
+
     def snapshot(self, labels) -> dict[str, float]:
         return {label: self.threshold for label in labels}
 
@@ -246,6 +249,20 @@ class AdaptiveThresholds:
         # the label has enough of them to leave the default.
         due = (since >= self.every) & (since * 32 >= np.minimum(seen, self._every_cap))
         due |= truth & ~self._settled[rows]
+        self._choose_due(rows, due, since)
+
+    def update_batch(self, labels, scores: np.ndarray, truth: np.ndarray) -> None:
+        """Learn from joined events together (events x labels); thresholds due are re-chosen at the end."""
+        rows = self._rows_of(labels)
+        truth = np.asarray(truth, dtype=bool)
+        scores = np.asarray(scores, dtype=np.float64)
+        self._queue.extend((rows, scores[r], truth[r]) for r in range(scores.shape[0]))
+        since = self._since[rows] = self._since[rows] + scores.shape[0]
+        seen = self._seen[rows] = self._seen[rows] + scores.shape[0]
+        due = (since >= self.every) & (since * 32 >= np.minimum(seen, self._every_cap))
+        self._choose_due(rows, due | (truth.any(axis=0) & ~self._settled[rows]), since)
+
+    def _choose_due(self, rows: np.ndarray, due: np.ndarray, since: np.ndarray) -> None:
         if due.any():
             self._count_queued()
             # Labels past the first cadence are re-chosen with them: they fall in step, so

@@ -1,4 +1,9 @@
-"""The drift monitor the service calls: every detector behind one object, findings as alerts."""
+"""The drift monitor the service calls: every detector behind one object, findings as alerts.
+
+The monitor holds the detectors and the state that is checkpointed; closing their windows
+and turning their statistics into alerts is in :mod:`stream_mlc.core.drift.findings`, the
+alerts' text in :mod:`stream_mlc.core.drift.messages`.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,26 @@ from collections.abc import Collection, Iterable
 
 import numpy as np
 
-from stream_mlc.core.alerts import (
-    CONCEPT_DRIFT,
-    EXAMPLE_LEVEL,
-    FEATURE_DRIFT,
-    LABEL_DRIFT,
-    MODEL_RESET,
-    PREDICTION_DRIFT,
-    RECOVERED,
-    Alert,
-    AlertGate,
-)
+from stream_mlc.core.alerts import Alert, AlertGate
 from stream_mlc.core.drift.concept import ConceptTracker, ErrorChange, ErrorStream
+
+# The detectors' names are defined with the findings that carry them; importable from here too.
+from stream_mlc.core.drift.findings import ADWIN as ADWIN
+from stream_mlc.core.drift.findings import LABEL_RATE as LABEL_RATE
+from stream_mlc.core.drift.findings import POSITIVE_RATE as POSITIVE_RATE
+from stream_mlc.core.drift.findings import PSI as PSI
+from stream_mlc.core.drift.findings import SCORE_PSI as SCORE_PSI
+from stream_mlc.core.drift.findings import (
+    concept_alerts,
+    concept_recoveries,
+    feature_alerts,
+    label_alerts,
+    prediction_alerts,
+)
 from stream_mlc.core.drift.psi import READY, PsiTracker
 from stream_mlc.core.drift.rates import RateTracker
 from stream_mlc.core.drift.scores import ScorePsiTracker
 from stream_mlc.core.drift.settings import DriftSettings
-
-ADWIN, PSI, SCORE_PSI, POSITIVE_RATE, LABEL_RATE = "adwin", "psi", "score_psi", "positive_rate", "label_rate"
 
 
 class DriftMonitor:
@@ -158,7 +165,7 @@ class DriftMonitor:
         if self._sample_every > 1 and self.feature_events % self._sample_every:
             return []
         if self.features.observe(features):
-            return self._close_features()
+            return feature_alerts(self.features, self.gate, self.settings, self.feature_events, self._sample_every)
         return []
 
     def observe_prediction(self, scores: dict[str, float], predicted: Collection[str]) -> list[Alert]:
@@ -166,7 +173,7 @@ class DriftMonitor:
         self.prediction_events += 1
         full = self.scores.observe(scores)
         if self.positive_rates.add(predicted) or full:
-            return self._close_predictions()
+            return prediction_alerts(self.scores, self.positive_rates, self.gate, self.settings, self.prediction_events)
         return []
 
     def observe_truth(
@@ -196,9 +203,11 @@ class DriftMonitor:
         changes = self.concept.update(truth, predicted, labels, observed)
         alerts = self._on_changes(changes) if changes else []
         if self.label_rates.add(truth, observed):
-            alerts.extend(self._close_labels())
+            alerts.extend(
+                label_alerts(self.label_rates, self.concept.streams, self.gate, self.settings, self.joined_events)
+            )
             if self._in_drift:
-                alerts.extend(self._recoveries())
+                alerts.extend(concept_recoveries(self._in_drift, self.gate, self.settings, self.joined_events))
         return alerts
 
     # -- control ---------------------------------------------------------------------
@@ -268,228 +277,18 @@ class DriftMonitor:
             },
         }
 
-    # -- windows and findings ----------------------------------------------------------
-
-    def _close_features(self) -> list[Alert]:
-        s = self.settings
-        tracker = self.features
-        tracker.close()
-        sampled = f", 1 in {self._sample_every}" if self._sample_every > 1 else ""
-        return self._levels(
-            tracker,
-            tracker.psi,
-            FEATURE_DRIFT,
-            PSI,
-            s.feature_psi_warn,
-            s.feature_psi_alert,
-            self.feature_events,
-            lambda i, level, threshold: _psi_message(
-                f"feature {tracker.names[i]!r}",
-                f"its reference ({int(tracker._ref_n[i])} events{sampled})",
-                tracker,
-                i,
-                level,
-                threshold,
-                sampled,
-            ),
-        )
-
-    def _close_predictions(self) -> list[Alert]:
-        s = self.settings
-        alerts: list[Alert] = []
-        if self.scores.n:
-            scores = self.scores
-            scores.close()
-            alerts += self._levels(
-                scores,
-                scores.psi,
-                PREDICTION_DRIFT,
-                SCORE_PSI,
-                s.score_psi_warn,
-                s.score_psi_alert,
-                self.prediction_events,
-                lambda i, level, threshold: _psi_message(
-                    f"the scores of label {scores.names[i]!r}",
-                    f"the {scores.reference_size} events before",
-                    scores,
-                    i,
-                    level,
-                    threshold,
-                ),
-            )
-        if self.positive_rates.n:
-            rates = self.positive_rates
-            if len(rates.names) < len(self.scores.names):
-                for name in self.scores.names:
-                    rates.register(name)
-            rates.close()
-            alerts += self._levels(
-                rates,
-                rates.z,
-                PREDICTION_DRIFT,
-                POSITIVE_RATE,
-                s.positive_rate_z_warn,
-                s.positive_rate_z_alert,
-                self.prediction_events,
-                lambda i, level, threshold: _rate_message(
-                    f"label {rates.names[i]!r} is predicted positive", "scored", rates, i, level, threshold
-                ),
-            )
-        return alerts
-
-    def _close_labels(self) -> list[Alert]:
-        s = self.settings
-        rates = self.label_rates
-        if len(rates.names) < len(self.concept.streams):
-            for name in self.concept.streams:
-                rates.register(name)
-        rates.close()
-        return self._levels(
-            rates,
-            rates.z,
-            LABEL_DRIFT,
-            LABEL_RATE,
-            s.label_rate_z_warn,
-            s.label_rate_z_alert,
-            self.joined_events,
-            lambda i, level, threshold: _rate_message(
-                f"label {rates.names[i]!r} is true", "joined", rates, i, level, threshold
-            ),
-        )
-
-    def _levels(self, tracker, values, kind, detector, warn, alert, clock, describe) -> list[Alert]:
-        """Turn one window's statistics (``values`` per subject of ``tracker``) into alerts."""
-        names = tracker.names
-        S = len(names)
-        values = values[:S]
-        ready = tracker._state[:S] == READY
-        with np.errstate(invalid="ignore"):
-            high = np.flatnonzero(ready & (values >= warn))
-        candidates = set(high.tolist())
-        for k, d, subject in self.gate.active():
-            if k == kind and d == detector:
-                i = tracker.index.get(subject)
-                if i is not None and ready[i] and not math.isnan(values[i]):
-                    candidates.add(i)
-        alerts: list[Alert] = []
-        for i in sorted(candidates):
-            value = float(values[i])
-            level = 2 if value >= alert else 1 if value >= warn else 0
-            decision = self.gate.offer((kind, detector, names[i]), level, clock)
-            if decision == "alert":
-                threshold = alert if level == 2 else warn
-                alerts.append(Alert(kind, detector, names[i], value, threshold, describe(i, level, threshold)))
-            elif decision == "recovered":
-                alerts.append(
-                    Alert(RECOVERED, detector, names[i], value, warn, describe(i, 0, warn) + f" ({kind} recovered)")
-                )
-        return alerts
-
-    def _recoveries(self) -> list[Alert]:
-        """Recovered error streams: checked every ``window_size`` joined events.
-
-        The error is ADWIN's estimate over its window. After the alert's detection ADWIN
-        restarted, so its window holds only later events: it tracks the drifted error, then
-        (once ADWIN has dropped the drifted part) the error after the learner adapted.
-        """
-        s = self.settings
-        alerts: list[Alert] = []
-        for subject, stream in list(self._in_drift.items()):
-            adwin = stream.adwin
-            width = int(adwin.width)
-            if width < s.concept_recovery_min_window:
-                continue
-            error = float(adwin.estimation)
-            if error > stream.alert_peak:
-                stream.alert_peak = error
-                continue
-            before, peak = stream.alert_before, stream.alert_peak
-            target = peak - s.concept_recovery * (peak - before)
-            if error > target:
-                continue
-            self.gate.offer((CONCEPT_DRIFT, ADWIN, subject), 0, self.joined_events)
-            what = "the example-level loss" if subject == EXAMPLE_LEVEL else f"label {subject!r}"
-            alerts.append(
-                Alert(
-                    RECOVERED,
-                    ADWIN,
-                    subject,
-                    error,
-                    target,
-                    f"{what} recovered from concept drift: error rate {error:.4f} over the last "
-                    f"{width} events <= {target:.4f} (it was {before:.4f} before the drift and "
-                    f"peaked at {peak:.4f})",
-                )
-            )
-            stream.alert_before = stream.alert_peak = None
-            del self._in_drift[subject]
-        return alerts
+    # -- findings ----------------------------------------------------------------------
 
     def _on_changes(self, changes: list[ErrorChange]) -> list[Alert]:
-        s = self.settings
-        alerts: list[Alert] = []
-        for change in changes:
-            subject = change.subject
-            stream = self.concept.get(subject)
-            key = (CONCEPT_DRIFT, ADWIN, subject)
-            what = "the example-level loss (Hamming)" if subject == EXAMPLE_LEVEL else f"label {subject!r}"
-            sizes = f"{change.n_before} older events vs the last {change.n_after}"
-            if change.increased:
-                if self.gate.offer(key, 1, self.joined_events, event=True) != "alert":
-                    continue
-                if stream.alert_before is None:
-                    stream.alert_before, stream.alert_peak = change.before, change.after
-                    self._in_drift[subject] = stream
-                else:  # again, before recovering: keep the error from before the first alert
-                    stream.alert_peak = max(stream.alert_peak, change.after)
-                alerts.append(
-                    Alert(
-                        CONCEPT_DRIFT,
-                        ADWIN,
-                        subject,
-                        change.after,
-                        change.before,
-                        f"concept drift on {what}: error rate rose from {change.before:.4f} to "
-                        f"{change.after:.4f} (ADWIN, delta={s.adwin_delta}, {sizes})",
-                    )
-                )
-                if s.reaction == "reset" and subject != EXAMPLE_LEVEL:
-                    self.label_reset(subject)
-                    self.gate.published[MODEL_RESET] = self.gate.published.get(MODEL_RESET, 0) + 1
-                    alerts.append(
-                        Alert(
-                            MODEL_RESET,
-                            ADWIN,
-                            subject,
-                            change.after,
-                            change.before,
-                            f"reset the learner of label {subject!r} after concept drift: error rate "
-                            f"{change.before:.4f} -> {change.after:.4f} ({sizes})",
-                        )
-                    )
-        return alerts
-
-
-def _psi_message(what: str, reference: str, tracker, i: int, level: int, threshold: float, sampled: str = "") -> str:
-    value = float(tracker.psi[i])
-    op = ">=" if level else "<"
-    head = "" if not level else ("warning: " if level == 1 else "alert: ")
-    return (
-        f"{head}{what} PSI {value:.4f} {op} {threshold:g} between {reference} "
-        f"and the last window ({tracker.window_size} events{sampled})"
-    )
-
-
-def _rate_message(what: str, events: str, rates: RateTracker, i: int, level: int, threshold: float) -> str:
-    value = float(rates.z[i])
-    op = ">=" if level else "<"
-    head = "" if not level else ("warning: " if level == 1 else "alert: ")
-    return (
-        f"{head}{what} in {100 * rates.rate(i):.2f}% of the last {int(rates.last_n[i])} {events} events "
-        f"against {100 * rates.reference_rate(i):.2f}% of {int(rates.ref_n[i])} "
-        f"{'before' if rates.rolling else 'in its reference'}: "
-        f"|z| {value:.2f} {op} {threshold:g}"
-    )
+        return concept_alerts(
+            changes,
+            concept=self.concept,
+            gate=self.gate,
+            in_drift=self._in_drift,
+            settings=self.settings,
+            clock=self.joined_events,
+            label_reset=self.label_reset,
+        )
 
 
 def _rates(rates: RateTracker) -> dict[str, dict[str, float]]:
