@@ -205,8 +205,9 @@ class IsotonicCalibrator(_PerLabel):
     of its true examples per bin (older pairs weigh ``fade**age``). Every ``every`` updates
     of a label at first, then every ``seen / 32`` (up to ``8 * every``), its curve is
     refitted: each bin's rate, shrunk by ``prior`` pseudo-examples towards a prior curve,
-    made non-decreasing by pool-adjacent-violators weighted by the counts; scores are mapped by linear interpolation between the bin centres (and clipped
-    to ``[floor, 1 - floor]``). A label not learned yet keeps its raw scores.
+    made non-decreasing by pool-adjacent-violators weighted by the counts; scores are mapped
+    by linear interpolation between the bin centres (and clipped to ``[floor, 1 - floor]``).
+    A label not learned yet keeps its raw scores.
 
     The prior curve (``shrink_to``) is the identity (``"identity"``: a sparse bin trusts the
     raw score), or the curve of every label's pairs pooled (``"pooled"``, itself shrunk to

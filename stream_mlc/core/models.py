@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from river import multioutput
-
 from stream_mlc.core.catalog import REGISTRY as _REGISTRY
 from stream_mlc.core.catalog import build, register
 from stream_mlc.errors import ConfigError
@@ -64,6 +62,8 @@ def reset_label(model, label: str) -> bool:
     if hasattr(model, "reset_label"):
         model.reset_label(label)
         return True
+    from river import multioutput  # only River's models get here (importing it is slow: river_models)
+
     final = list(model.steps.values())[-1] if hasattr(model, "steps") else model
     if isinstance(final, multioutput.PerOutputClassifier):
         final.pop(label, None)

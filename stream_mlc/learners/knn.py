@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from river import base, drift
+from river import base
 
 from stream_mlc.core.models import register
 from stream_mlc.learners.neural import RunningScaler, label_vector, proba_dict
@@ -101,7 +101,9 @@ class StreamingKNN(base.MultiLabelClassifier):
         self._c0 = np.zeros((len(self._ks), 0, k + 1))
         self._brier = np.zeros((len(self._ks), 0))
         self._avg_disagreement = 0.0
-        self._adwin = drift.ADWIN(delta=delta)
+        from river.drift import ADWIN  # on first use: importing river.drift is slow (concept.py)
+
+        self._adwin = ADWIN(delta=delta)
         #: Number of neighbours removed by punishment, and of window cuts by ADWIN.
         self.punished = 0
         self.cuts = 0

@@ -278,7 +278,32 @@ def _patch_fetch_wait() -> None:
     thread._create_worker_consumer = create_worker_consumer
 
 
+def _patch_table_manager_pause() -> None:
+    """Start Faust's table manager without its fixed one-second pause when the app has no tables.
+
+    ``TableManager.on_start`` sleeps 1 s before starting recovery, to let tables register;
+    the worker keeps no Faust table (its state is checkpointed with the engine), so that
+    second only delays the first prediction. With tables it behaves as Faust's.
+    """
+    from faust.tables.manager import TableManager
+
+    start = TableManager.on_start
+    if getattr(start, "_stream_mlc", False):
+        return
+
+    async def on_start(self) -> None:
+        if len(self):  # tables registered: Faust's own start, pause included
+            return await start(self)
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+    on_start._stream_mlc = True
+    TableManager.on_start = on_start
+
+
 _patch_fetch_wait()
+_patch_table_manager_pause()
 
 
 def data_dir(settings: Settings) -> Path:

@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from river.drift import ADWIN
-
 from stream_mlc.core.alerts import EXAMPLE_LEVEL
 
 
@@ -54,6 +52,10 @@ class ErrorStream:
     __slots__ = ("adwin", "engine", "n", "total", "alert_before", "alert_peak")
 
     def __init__(self, delta: float, clock: int, grace_period: int) -> None:
+        # Imported here: ``river.drift`` takes 0.2 s to import (0.8 s when scikit-learn is
+        # installed: it loads River's datasets), which a worker's first prediction need not wait for.
+        from river.drift import ADWIN
+
         self.adwin = ADWIN(delta=delta, clock=clock, grace_period=grace_period)
         self.engine = getattr(self.adwin, "_helper", None)
         #: Updates and sum of errors since the ADWIN was last reset.
@@ -123,7 +125,9 @@ class ConceptTracker:
         self.grace_period = grace_period
         self.max_labels = max_labels
         self.streams: dict[str, ErrorStream] = {}
-        self.example = self._new() if example_level else None
+        self.example_level = example_level
+        #: The example-level stream, made at its first update (as the label streams are).
+        self.example: ErrorStream | None = None
         #: Label names ignored because ``max_labels`` were monitored already (count of updates).
         self.ignored_updates = 0
         #: Detections, by direction.
@@ -183,8 +187,8 @@ class ConceptTracker:
                 if changes is None:
                     changes = []
                 changes.append(st.detected(label))
-        ex = self.example
-        if ex is not None and n_obs:
+        if self.example_level and n_obs:
+            ex = self.example = self.example or self._new()
             if ex.update(n_err / n_obs):
                 if changes is None:
                     changes = []
