@@ -13,7 +13,9 @@ import resource
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from itertools import islice
 
 from stream_mlc.bootstrap import build_engine
 from stream_mlc.core.calibration import DEFAULT_CALIBRATION
@@ -69,6 +71,7 @@ def prequential(
     curve_every: int = 0,
     progress=None,
     text_features: tuple[str, ...] | None = None,
+    tick: int = 1,
 ) -> EvalResult:
     """Run ``model`` over ``records`` test-then-train, labels ``label_delay`` events late.
 
@@ -86,6 +89,9 @@ def prequential(
     ``drift`` monitors drift as the worker would (off by default: it does not change the
     predictions unless its reaction is "reset"). ``text_features`` names the free-text
     fields (default: the data set's ``text_features``, e.g. an ARFF file's string attributes).
+    ``tick`` > 1 is a what-if the worker does not do: every ``tick`` events form a
+    micro-batch, scored by the model as of its start, its joined examples learned together
+    at its end (``stream-mlc bench batching`` measures what that costs).
     """
     if labels is None:
         labels = tuple(getattr(records, "label_names", ()))
@@ -101,22 +107,32 @@ def prequential(
     run = _Run(Dispatch(engine, {}, emit=False), curve_every, crowd)
     waiting: deque = deque()
     start = time.perf_counter()
-    for record in records:
-        # The logical clock is the event count: ages mean "events ago" offline.
-        run.score(record.feature_event())
-        waiting.append(record)
-        while len(waiting) > label_delay:
+    for chunk in _chunks(records, tick):
+        with run.micro_batch(tick):
+            for record in chunk:
+                # The logical clock is the event count: ages mean "events ago" offline.
+                run.score(record.feature_event())
+                waiting.append(record)
+                while len(waiting) > label_delay:
+                    run.join(waiting.popleft().label_event())
+                if progress is not None:
+                    progress(1)
+    with run.micro_batch(tick):
+        while waiting:
             run.join(waiting.popleft().label_event())
-        if progress is not None:
-            progress(1)
-    while waiting:
-        run.join(waiting.popleft().label_event())
     seconds = time.perf_counter() - start
     status = engine.status()
     status["counts"] = dict(run.counts)  # scored, joined, dead-lettered, alerts by kind
     if explain:
         status["faithfulness"] = _faithfulness(engine, records, explain)
     return EvalResult(model, label_delay, run.scored, seconds, status, run.curve)
+
+
+def _chunks(records: Iterable, size: int):
+    """``records`` in lists of ``size`` (the last one shorter), read as they come."""
+    records = iter(records)
+    while chunk := list(islice(records, size)):
+        yield chunk
 
 
 def _faithfulness(engine, records, k: int, last: int = 300) -> dict:
@@ -152,6 +168,17 @@ class _Run:
         self.dispatch.alerts(0.0, out)
         self.counts.update(out.counts)
         self.counts.update(alert["kind"] for alert in out.alerts)
+
+    def micro_batch(self, tick: int):
+        """A block whose joined examples are learned together at its end (``tick`` > 1), else nothing."""
+        return nullcontext() if tick <= 1 else self._batched()
+
+    @contextmanager
+    def _batched(self):
+        out = Outcome()
+        with self.dispatch.batch(out):
+            yield
+        self.counts.update(out.counts)
 
     def _record(self) -> Record:
         return Record("evaluate", 0, self.scored, float(self.scored), None, None)

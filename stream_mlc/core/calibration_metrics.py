@@ -55,13 +55,15 @@ class _Sums:
         self.brier = np.zeros(0)
 
     def add(self, events) -> None:
-        """Add events ``(idx, bin, scores, truth)`` at once: a few bincounts, whatever their number."""
+        """Add events ``(idx, scores, truth)`` at once: a few bincounts, whatever their number."""
         if not events:
             return
-        idx, b, scores, truth = (np.concatenate(part) for part in zip(*events, strict=True))
+        idx, scores, truth = (np.concatenate(part) for part in zip(*events, strict=True))
         if not idx.size:
             return
+        scores, truth = scores.astype(np.float64, copy=False), truth.astype(np.float64, copy=False)
         n_bins = self.bins.shape[2]
+        b = np.minimum((scores * n_bins).astype(np.int64), n_bins - 1)
         size = max(int(idx.max()) + 1, self.brier.shape[0])
         if size > self.brier.shape[0]:
             bins = np.zeros((size, 3, n_bins))
@@ -131,9 +133,7 @@ class CalibrationMetrics:
         (and before any figure is read), which costs a few numpy calls per batch instead of
         per event.
         """
-        scores = np.asarray(scores, dtype=np.float64)
-        event = (idx, np.minimum((scores * self.n_bins).astype(np.int64), self.n_bins - 1), scores,
-                 np.asarray(truth, dtype=np.float64))
+        event = (idx, scores, truth)  # binned when added: per batch, not per event
         self._events.append(event)
         self._pending.append(event)
         if len(self._pending) >= _FLUSH:
