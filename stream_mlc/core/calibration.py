@@ -17,7 +17,7 @@ calibrated in a few vectorised operations:
 
 :class:`IdentityCalibrator` (``"none"``)
     returns the raw scores.
-:class:`PlattCalibrator` (``"platt"``)
+:class:`~stream_mlc.core.platt.PlattCalibrator` (``"platt"``; in its own module, re-exported here)
     ``sigmoid(a * logit(raw) + b)`` per label, fitted by online Newton steps on the log
     loss with a fading Hessian (about the last ``1 / (1 - fade)`` examples count).
 :class:`IsotonicCalibrator` (``"isotonic"``)
@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream_mlc.core.calibration_base import _extend, _PerLabel, _sigmoid, _take, logit
 from stream_mlc.core.fading import concat, pair_weights
 from stream_mlc.core.pav import pool_adjacent_violators
+from stream_mlc.core.platt import PlattCalibrator
 from stream_mlc.errors import ConfigError
 
 __all__ = ["IdentityCalibrator", "PlattCalibrator", "IsotonicCalibrator", "make_calibrator",
@@ -42,68 +44,6 @@ __all__ = ["IdentityCalibrator", "PlattCalibrator", "IsotonicCalibrator", "make_
 
 #: The calibration the service uses unless told otherwise (chosen by measurement: README).
 DEFAULT_CALIBRATION = "isotonic"
-
-_EPS = 1e-6  # raw scores are clipped to [_EPS, 1 - _EPS] before the logit: 0 and 1 stay finite
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    """The log-odds of ``p``, clipped so that 0 and 1 map to about -+13.8.
-
-    >>> logit(np.array([0.5, 0.0])).round(2).tolist()
-    [0.0, -13.82]
-    """
-    p = np.clip(p, _EPS, 1.0 - _EPS)
-    return np.log(p / (1.0 - p))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
-
-
-class _PerLabel:
-    """Growable per-label state arrays (rows are label indices)."""
-
-    kind = "none"
-
-    def __init__(self):
-        self.n_labels = 0
-        self.seen = np.zeros(0)  # joined examples per label
-
-    def _grow(self, size: int) -> None:
-        if size > self.n_labels:
-            self.seen = _extend(self.seen, size, 0.0)
-            self._grow_state(size)
-            self.n_labels = size
-
-    def _grow_state(self, size: int) -> None:
-        """Extend the subclass's arrays to ``size`` labels."""
-
-    def reset(self, i: int) -> None:
-        """Forget label ``i``: it is calibrated as a fresh label again."""
-        if i < self.n_labels:
-            self.seen[i] = 0.0
-            self._reset_state(i)
-
-    def _reset_state(self, i: int) -> None:
-        """Reset the subclass's state of label ``i``."""
-
-    def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def update_batch(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
-        """Joined events together (events x labels ``idx``); by default one at a time."""
-        for r in range(raw.shape[0]):
-            self.update(idx, raw[r], truth[r])
-
-    def _fresh_as_raw(self, idx: np.ndarray, raw: np.ndarray, calibrated: np.ndarray) -> np.ndarray:
-        """``calibrated``, except the raw score for labels not learned yet (exactly the identity)."""
-        if idx.size and int(idx.max()) < self.n_labels and self.seen[idx].all():
-            return calibrated
-        return np.where(_take(self.seen, idx, 0.0) > 0, calibrated, raw)
-
-    def describe(self, i: int) -> dict:
-        """A JSON-able summary of label ``i``'s calibration."""
-        return {"seen": float(self.seen[i]) if i < self.n_labels else 0.0}
 
 
 class IdentityCalibrator(_PerLabel):
@@ -119,82 +59,6 @@ class IdentityCalibrator(_PerLabel):
     def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
         self._grow(int(idx.max()) + 1 if idx.size else 0)
         self.seen[idx] += 1.0
-
-
-class PlattCalibrator(_PerLabel):
-    """Per-label Platt scaling on the logit, fitted online by Newton steps.
-
-    Each label has ``theta = (a, b)`` and predicts ``sigmoid(a * z + b)``, ``z = logit(raw)``.
-    A joined pair ``(z, y)`` adds ``w = p (1 - p)`` times ``(z, 1)(z, 1)^T`` to a fading
-    Hessian ``H`` (older pairs weigh ``fade**age``) and takes the Newton step
-    ``theta -= (H + ridge I)^-1 (p - y)(z, 1)``: recursive IRLS, which converges in a few
-    hundred examples where SGD needs thousands. ``ridge`` keeps the first steps small;
-    ``a`` stays at least ``min_slope`` so the map stays increasing. It starts at the
-    identity ``(1, 0)``.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> cal = PlattCalibrator()
-    >>> idx = np.array([0])
-    >>> for _ in range(3000):  # raw scores twice too confident in logit: truth ~ sigmoid(z / 2)
-    ...     z = rng.normal(0.0, 3.0)
-    ...     cal.update(idx, _sigmoid(np.array([z])), np.array([rng.random() < _sigmoid(z / 2)]))
-    >>> round(float(cal.theta[0, 0]), 1)
-    0.5
-    """
-
-    kind = "platt"
-
-    def __init__(self, fade: float = 0.999, ridge: float = 1.0, min_slope: float = 0.05):
-        super().__init__()
-        if not 0.0 < fade <= 1.0:
-            raise ConfigError(f"platt: fade must be in (0, 1], not {fade}")
-        if ridge <= 0:
-            raise ConfigError(f"platt: ridge must be positive, not {ridge}")
-        self.fade, self.ridge, self.min_slope = fade, ridge, min_slope
-        self.theta = np.zeros((0, 2))
-        self.hessian = np.zeros((0, 3))  # (h_zz, h_z1, h_11) of the symmetric 2 x 2 Hessian
-
-    def _grow_state(self, size: int) -> None:
-        self.theta = _extend(self.theta, size, (1.0, 0.0))
-        self.hessian = _extend(self.hessian, size, 0.0)
-
-    def _reset_state(self, i: int) -> None:
-        self.theta[i] = (1.0, 0.0)
-        self.hessian[i] = 0.0
-
-    def calibrate(self, idx: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        theta = _take(self.theta, idx, (1.0, 0.0))
-        return self._fresh_as_raw(idx, raw, _sigmoid(theta[:, 0] * logit(raw) + theta[:, 1]))
-
-    def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
-        if not idx.size:
-            return
-        self._grow(int(idx.max()) + 1)
-        z = logit(raw)
-        a, b = self.theta[idx, 0], self.theta[idx, 1]
-        p = _sigmoid(a * z + b)
-        w = np.maximum(p * (1.0 - p), 1e-4)
-        h = self.hessian[idx] * self.fade
-        h[:, 0] += w * z * z
-        h[:, 1] += w * z
-        h[:, 2] += w
-        self.hessian[idx] = h
-        g = p - truth
-        gz, g1 = g * z, g
-        # Solve the 2 x 2 system (H + ridge I) step = gradient for every label at once.
-        hzz, hz1, h11 = h[:, 0] + self.ridge, h[:, 1], h[:, 2] + self.ridge
-        det = hzz * h11 - hz1 * hz1
-        step_a = (h11 * gz - hz1 * g1) / det
-        step_b = (hzz * g1 - hz1 * gz) / det
-        self.theta[idx, 0] = np.maximum(a - step_a, self.min_slope)
-        self.theta[idx, 1] = b - step_b
-        self.seen[idx] += 1.0
-
-    def describe(self, i: int) -> dict:
-        a, b = self.theta[i] if i < self.n_labels else (1.0, 0.0)
-        return {**super().describe(i), "slope": float(a), "intercept": float(b)}
 
 
 class IsotonicCalibrator(_PerLabel):
@@ -367,27 +231,6 @@ class IsotonicCalibrator(_PerLabel):
         curve = self.curve[i] if i < self.n_labels else self._identity
         return {**super().describe(i), "centres": _sigmoid(self.centres).round(4).tolist(),
                 "curve": np.round(curve, 4).tolist()}
-
-
-def _extend(array: np.ndarray, size: int, fill) -> np.ndarray:
-    """``array`` with rows up to ``size``, new rows set to ``fill`` (capacity doubles)."""
-    if array.shape[0] >= size:
-        return array
-    grown = np.empty((max(size, 2 * array.shape[0]),) + array.shape[1:], dtype=array.dtype)
-    grown[: array.shape[0]] = array
-    grown[array.shape[0]:] = fill
-    return grown
-
-
-def _take(array: np.ndarray, idx: np.ndarray, fill) -> np.ndarray:
-    """Rows ``idx`` of ``array``; ``fill`` for labels it has no row for yet."""
-    if idx.size and int(idx.max()) < array.shape[0]:
-        return array[idx]
-    out = np.empty((idx.shape[0],) + array.shape[1:])
-    out[:] = fill
-    known = idx < array.shape[0]
-    out[known] = array[idx[known]]
-    return out
 
 
 _KINDS = {"none": IdentityCalibrator, "platt": PlattCalibrator, "isotonic": IsotonicCalibrator}

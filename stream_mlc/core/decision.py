@@ -6,7 +6,7 @@
 2. a **label set**: the labels whose calibrated score is strictly above their threshold
    (:mod:`stream_mlc.core.thresholds`, with a stated objective);
 3. within **set-size bounds**: at most ``max_labels`` (the highest-scoring), and at least
-   ``min_labels`` (the top labels when too few pass);
+   ``min_labels`` (the top labels when too few pass; :mod:`stream_mlc.core.set_bounds`);
 4. made consistent with the **label rules** (:mod:`stream_mlc.core.rules`), last: consistency
    wins over the bounds (an added parent may take a set past ``max_labels``).
 
@@ -36,6 +36,7 @@ import numpy as np
 from stream_mlc.core.calibration import DEFAULT_CALIBRATION, make_calibrator
 from stream_mlc.core.calibration_metrics import CalibrationMetrics
 from stream_mlc.core.rules import LabelRules, SeenLabelSets
+from stream_mlc.core.set_bounds import bound_set
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS, build_thresholds
 from stream_mlc.errors import ConfigError
 
@@ -46,30 +47,6 @@ THRESHOLD_MOVED = "threshold_moved"
 CALIBRATION_RESET = "calibration_reset"
 RULE_CORRECTION = "rule_correction"
 _MAX_EVENTS = 1000  # undrained audit events kept; older ones are dropped (and counted)
-
-
-def bound_set(mask: np.ndarray, scores: np.ndarray, max_labels: int = 0, min_labels: int = 0) -> np.ndarray:
-    """``mask`` (one event, or events x labels) with at most ``max_labels`` and at least
-    ``min_labels`` labels per event, by score (0: no bound).
-
-    >>> bound_set(np.array([True, True, True]), np.array([0.9, 0.6, 0.7]), max_labels=2).tolist()
-    [True, False, True]
-    >>> bound_set(np.array([False, False]), np.array([0.2, 0.4]), min_labels=1).tolist()
-    [False, True]
-    """
-    if not max_labels and not min_labels:
-        return mask
-    rows, row_scores = np.atleast_2d(mask).copy(), np.atleast_2d(scores)
-    counts = rows.sum(axis=1)
-    bad = np.flatnonzero((max_labels and counts > max_labels) | (counts < min_labels))
-    for r in bad.tolist():
-        order = np.argsort(-row_scores[r], kind="stable")
-        if counts[r] < min_labels:
-            rows[r, order[:min_labels]] = True
-        else:
-            chosen = order[rows[r, order]]
-            rows[r, chosen[max_labels:]] = False
-    return rows if mask.ndim == 2 else rows[0]
 
 
 class _Decider:

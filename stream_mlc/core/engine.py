@@ -18,68 +18,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from stream_mlc.core.alerts import LABEL_BEFORE_FEATURES, Alert, from_event
-from stream_mlc.core.calibration import DEFAULT_CALIBRATION, IdentityCalibrator
+from stream_mlc.core.calibration import IdentityCalibrator
 from stream_mlc.core.decision import DecisionPolicy, make_decision_policy
-from stream_mlc.core.drift import DriftMonitor, DriftSettings
+from stream_mlc.core.drift import DriftMonitor
+
+# Moved to engine_config (size rule); imported so imports from here keep working (`as`: a re-export).
+from stream_mlc.core.engine_config import DEFAULT_MODEL as DEFAULT_MODEL
+from stream_mlc.core.engine_config import EngineConfig, FeatureLimitError, LabelLimitError, LabelRuleError
 from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Prediction
-from stream_mlc.core.features import EncoderConfig, FeatureEncoder
-from stream_mlc.core.governance import Governance, GovernanceConfig
-from stream_mlc.core.join import JoinBuffer, JoinLimits
+from stream_mlc.core.features import FeatureEncoder
+from stream_mlc.core.governance import Governance
+from stream_mlc.core.join import JoinBuffer
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model, reset_label
 from stream_mlc.core.registry import LabelChange, impact_report, merge_label_state
-from stream_mlc.core.rules import LabelRules
 from stream_mlc.core.snapshot import ModelSnapshot, predict
-from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS, FixedThresholds
-from stream_mlc.errors import StreamMlcError
-
-
-class LabelLimitError(StreamMlcError):
-    """A label event names more distinct labels than the service accepts."""
-
-
-class FeatureLimitError(StreamMlcError):
-    """A feature event names more distinct features than the service accepts."""
-
-
-class LabelRuleError(StreamMlcError):
-    """A label event breaks the label rules and the rules say to dead-letter it."""
-
-
-#: The service's default learner and thresholds: the best of ours on the benchmark streams
-#: (``stream-mlc bench models``); River's models stay available by name.
-DEFAULT_MODEL = "native-mlc"
-
-
-@dataclass
-class EngineConfig:
-    model: str = DEFAULT_MODEL
-    thresholds: str = DEFAULT_THRESHOLDS
-    calibration: str = DEFAULT_CALIBRATION
-    #: Label rules (read from STREAM_MLC_RULES by the bootstrap: stream_mlc.rules_io), per-label
-    #: costs (a thresholds spec's costs=file, read the same way), explanations per label (0: off),
-    #: and the threshold move that makes an audit event.
-    rules: LabelRules | None = None
-    costs: dict | None = None
-    explain: int = 0
-    audit_step: float = 0.1
-    metrics_window: int = 1000
-    max_labels: int = 10_000
-    max_features: int = 100_000
-    #: Labels known from the start (an ARFF header, a declared label set); others join as they appear.
-    labels: tuple[str, ...] = ()
-    join: JoinLimits = field(default_factory=JoinLimits)
-    #: Drift monitoring (None: off).
-    drift: DriftSettings | None = field(default_factory=DriftSettings)
-    #: How raw feature values (categories, tags, text) become numbers.
-    features: EncoderConfig = field(default_factory=EncoderConfig)
-    #: Label requests, annotators, the label registry, group quality (all off by default).
-    governance: GovernanceConfig = field(default_factory=GovernanceConfig)
+from stream_mlc.core.thresholds import FixedThresholds
 
 
 class Engine:
