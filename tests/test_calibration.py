@@ -144,3 +144,18 @@ def test_metrics_match_the_batch_definition_cumulative_windowed_and_per_label():
     assert report["per_label"]["c"]["window_n"] == 300
     diagram = metrics.reliability()
     assert sum(diagram["count"]) == 3000 and len(diagram["edges"]) == 16
+
+
+def test_isotonic_counts_queued_pairs_as_if_one_by_one():
+    rng = np.random.default_rng(5)
+    idx = np.arange(4)
+    eager, lazy = IsotonicCalibrator(every=1), IsotonicCalibrator(every=100_000)
+    for _ in range(500):
+        raw, truth = rng.random(4), rng.random(4) < 0.3
+        eager.update(idx, raw, truth)
+        lazy.update(idx, raw, truth)
+    eager._count_queued()
+    lazy._count_queued()
+    for name in ("counts", "positives", "weight", "pooled_counts", "pooled_positives"):
+        assert np.allclose(getattr(eager, name), getattr(lazy, name), rtol=1e-12, atol=0), name
+    assert eager.pooled_weight == pytest.approx(lazy.pooled_weight, rel=1e-12)

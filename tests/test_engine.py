@@ -340,3 +340,31 @@ def test_labels_older_than_their_features_are_counted_and_alerted_as_a_leak():
     leaks = [alert for alert, _ in engine.drain_alerts() if alert.kind == "label_before_features"]
     assert engine.buffer.counts["label_before_features"] == 6
     assert [alert.value for alert in leaks] == [1.0]  # the 1st, then the 10th would follow
+
+
+def test_learning_a_batch_learns_the_model_as_one_by_one():
+    # The scaled learner learns a learn-topic message's examples together: the model takes
+    # them one step each, in order, so it ends as an engine that learned them one at a time.
+    import numpy as np
+
+    from stream_mlc.bootstrap import build_engine
+    from stream_mlc.io.datasets import open_dataset
+
+    rows = list(open_dataset("yeast", limit=120))
+    config = EngineConfig(model="native-mlc", labels=tuple(open_dataset("yeast").label_names))
+    one, batch = build_engine(config), build_engine(config)
+    joined = {}
+    for engine in (one, batch):
+        joined[id(engine)] = []
+        for row in rows:
+            engine.score(row.feature_event(), 0.0)
+            joined[id(engine)].append(engine.join(row.label_event(), 0.0))
+    for example in joined[id(one)]:
+        one.learn(example)
+    assert batch.learn_batch(joined[id(batch)]) == []
+    assert one.learned == batch.learned == len(rows)
+    probe = [row.features for row in open_dataset("yeast", limit=140)][120:]
+    ours = np.array([list(batch.model.predict_proba_batch(probe)[1].ravel())])
+    theirs = np.array([list(one.model.predict_proba_batch(probe)[1].ravel())])
+    assert np.abs(ours - theirs).max() <= 1e-12
+    assert batch.metrics.report()["cumulative"] == one.metrics.report()["cumulative"]

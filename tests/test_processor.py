@@ -156,10 +156,10 @@ def test_a_learner_record_that_fails_is_dead_lettered_as_the_input_message_it_ca
     original = learner.engine.learn
     monkeypatch.setattr(learner.engine, "learn", lambda joined: (_ for _ in ()).throw(Boom("bad"))
                         if joined.id == "yeast-5" else original(joined))
-    # The message's batch step refuses it too (before changing anything): learned one by one.
-    batch = learner.engine.learn_batch
-    monkeypatch.setattr(learner.engine, "learn_batch", lambda examples: (_ for _ in ()).throw(Boom("bad"))
-                        if any(joined.id == "yeast-5" for joined in examples) else batch(examples))
+    # The learner learns a message's examples together: the model's step refuses that one.
+    targets = learner.engine._targets
+    monkeypatch.setattr(learner.engine, "_targets", lambda joined: (_ for _ in ()).throw(Boom("bad"))
+                        if joined.id == "yeast-5" else targets(joined))
     out = learner.handle(learn, wall_now=2.0)
     (letter,) = [orjson.loads(send.value) for send in out.sends if send.sink == "deadletter"]
     assert (letter["topic"], letter["partition"]) == ("l", 0)

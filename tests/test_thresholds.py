@@ -240,3 +240,33 @@ def test_thresholds_never_go_below_the_floor():
 def test_bad_objective_specs_are_config_errors(spec):
     with pytest.raises(ConfigError):
         make_thresholds(spec)
+
+
+def test_queued_pairs_are_counted_as_if_one_by_one():
+    # Counts do not depend on when the queue is counted: once per pair, or once for 600 events.
+    rng = np.random.default_rng(3)
+    labels = ["a", "b", "c"]
+    eager, lazy = AdaptiveThresholds(every=1), AdaptiveThresholds(every=10_000, min_positives=1e9)
+    for _ in range(600):
+        scores, truth = rng.random(3), rng.random(3) < 0.3
+        eager.update_many(labels, scores, truth)
+        eager._count_queued()
+        lazy.update_many(labels, scores, truth)
+    lazy._count_queued()
+    for name in ("_pos", "_neg", "_positives", "_total", "_weight"):
+        assert np.allclose(getattr(eager, name), getattr(lazy, name), rtol=1e-12, atol=0), name
+
+
+def test_a_batch_of_events_counts_as_its_events_one_by_one():
+    rng = np.random.default_rng(4)
+    labels = ["a", "b"]
+    scores, truth = rng.random((50, 2)), rng.random((50, 2)) < 0.4
+    one, batch = AdaptiveThresholds(), AdaptiveThresholds()
+    for r in range(50):
+        one.update_many(labels, scores[r], truth[r])
+    batch.update_batch(labels, scores, truth)
+    one._count_queued()
+    batch._count_queued()
+    assert np.allclose(one._pos, batch._pos) and np.allclose(one._neg, batch._neg)
+    # Re-chosen at the batch's end rather than at each label's due event: set, not equal.
+    assert (batch._seen[:2] == 50).all() and (batch._since[:2] < batch.every).all()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from operator import itemgetter
 
 import numpy as np
 
@@ -96,6 +97,8 @@ class Engine:
         self.max_features = max_features
         self.features: set[str] = set()
         self.labels: list[str] = []
+        self._position: dict[str, int] = {}  # label -> its index in labels
+        self._getter: tuple = (0, None)  # (len(labels), itemgetter of them): see _in_label_order
         self._known: set[str] = set()
         #: New labels of label events accepted but not learned yet: they count against max_labels.
         self._reserved: set[str] = set()
@@ -214,28 +217,33 @@ class Engine:
         self.model.learn_one(example.features, self._targets(example))
         self._learned(example)
 
-    def learn_batch(self, examples: list[JoinedExample]) -> None:
-        """Learn examples joined together: as :meth:`learn` each, but the model takes them in one step.
+    def learn_batch(self, examples: list[JoinedExample]) -> list[tuple[JoinedExample, Exception]]:
+        """Learn examples joined together: as :meth:`learn` each, the bookkeeping done at once.
 
-        A model without ``learn_batch`` (River's) learns them one by one. The model's step
-        comes first, so a model that refuses the batch has changed nothing else (the caller
-        may then learn them one by one); then each stored prediction is scored, and the
-        decision policy adapts to all of them at once (its thresholds and curves are
-        re-chosen at the batch's end).
+        The model learns them one step per example, in order (a mini-batch step costs
+        order-sensitive streams too much: ``stream-mlc bench batching``); then the stored
+        predictions of those it learned are scored, and the decision policy adapts to them
+        at once (its thresholds and curves are re-chosen at the batch's end). Returns the
+        examples the model refused, with the error: they are not learned, and nothing
+        else has changed for them.
         """
-        learn_batch = getattr(self.model, "learn_batch", None)
-        if learn_batch is None or len(examples) < 2:
-            for example in examples:
-                self.learn(example)
-            return
+        refused, learned = [], []
+        learn_one = self.model.learn_one
         for example in examples:
             self._admit_labels(example.labels if example.observed is None else example.observed | example.labels)
-        learn_batch([example.features for example in examples], [self._targets(example) for example in examples])
-        for example in examples:
+            try:
+                learn_one(example.features, self._targets(example))
+            except Exception as error:
+                refused.append((example, error))
+                continue
+            learned.append(example)
+        for example in learned:
             self.metrics.update(example.labels, example.predicted, example.scores, self.labels, example.observed)
-        self.policy.update_batch(self.labels, [self._policy_arrays(example) for example in examples])
-        for example in examples:
+        if learned:
+            self.policy.update_batch(self.labels, [self._policy_arrays(example) for example in learned])
+        for example in learned:
             self._learned(example)
+        return refused
 
     def _targets(self, example: JoinedExample) -> dict:
         """``{label: truth}`` for the labels known for the example (all, unless ``observed``)."""
@@ -282,18 +290,34 @@ class Engine:
 
     def _policy_arrays(self, example: JoinedExample) -> tuple:
         """``(raw, truth, known, published)`` of an example, aligned with the labels (see the policy)."""
-        labels = self.labels
-        n = len(labels)
-        raw_scores = example.raw_scores if example.raw_scores is not None else example.scores
-        raw = np.fromiter((raw_scores.get(label, 0.0) for label in labels), dtype=np.float64, count=n)
-        truth = np.fromiter((label in example.labels for label in labels), dtype=bool, count=n)
-        observed = example.observed
-        known = None if observed is None else np.fromiter((label in observed for label in labels), dtype=bool, count=n)
+        raw = self._in_label_order(example.raw_scores if example.raw_scores is not None else example.scores)
+        truth = self._mask(example.labels)
+        known = None if example.observed is None else self._mask(example.observed)
         # The ECE is measured on what was published, when it covers every label.
         published = None
-        if example.raw_scores is not None and len(example.scores) == n:
-            published = np.fromiter((example.scores[label] for label in labels), dtype=np.float64, count=n)
+        if example.raw_scores is not None and len(example.scores) == len(self.labels):
+            published = self._in_label_order(example.scores)
         return raw, truth, known, published
+
+    def _in_label_order(self, scores: dict) -> np.ndarray:
+        """``scores`` in the order of :attr:`labels`, 0.0 for labels it lacks (at scoring time, new since)."""
+        labels = self.labels
+        n = len(labels)
+        if n > 1 and len(scores) >= n:
+            if self._getter[0] != n:  # the label list only grows: a new getter when it has
+                self._getter = (n, itemgetter(*labels))
+            try:
+                return np.array(self._getter[1](scores), dtype=np.float64)  # one C call for every label
+            except KeyError:
+                pass
+        return np.fromiter((scores.get(label, 0.0) for label in labels), dtype=np.float64, count=n)
+
+    def _mask(self, names) -> np.ndarray:
+        """Which of :attr:`labels` are in ``names``."""
+        mask = np.zeros(len(self.labels), dtype=bool)
+        position = self._position
+        mask[[position[name] for name in names if name in position]] = True
+        return mask
 
     def drain_alerts(self) -> list[tuple[Alert, int]]:
         """The alerts raised since the last call (drift, promotions, decision audit events), each with
@@ -386,4 +410,5 @@ class Engine:
     def _admit(self, name: str) -> None:
         self._reserved.discard(name)
         self._known.add(name)
+        self._position[name] = len(self.labels)
         self.labels.append(name)

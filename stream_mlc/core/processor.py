@@ -268,11 +268,11 @@ class Dispatch:
 
     @contextmanager
     def batch(self, out: Outcome):
-        """Learn the examples joined inside the block together, at its end, in one model step.
+        """Learn the examples joined inside the block together, at its end (``Engine.learn_batch``).
 
         The scaled learner batches each learn-topic message: the topic's contents set the
-        boundaries, so a restarted learner makes the same steps. A batch the model refuses is
-        learned one example at a time, dead-lettering the ones that fail.
+        boundaries, so a restarted learner does the same. An example the model refuses is
+        dead-lettered (as its label event); the others are learned.
         """
         self._batch = []
         try:
@@ -281,18 +281,15 @@ class Dispatch:
             pending, self._batch = self._batch, None
         if not pending:
             return
-        start = self.engine.learned
-        try:
-            self.engine.learn_batch([joined for joined, _ in pending])
-        except Exception:
-            if self.engine.learned != start:
-                raise  # part of the batch was learned: nothing safe to retry
-            log.warning("a batch of %d examples failed to learn; learning them one by one", len(pending))
-            for joined, record in pending:
-                self.learn(joined, record, out)
-            return
-        for i, (joined, _) in enumerate(pending, start + 1):
-            self._logged(joined, i, out)
+        version = self.engine.learned
+        refused = {id(joined): error for joined, error in self.engine.learn_batch([joined for joined, _ in pending])}
+        for joined, record in pending:
+            error = refused.get(id(joined))
+            if error is not None:
+                self.fail(self._labels_of(joined, record), "learn", error, out)
+                continue
+            version += 1
+            self._logged(joined, version, out)
 
     def _logged(self, joined: JoinedExample, version: int, out: Outcome) -> None:
         """Count a learned example and log it on the training topic (learned as the ``version``-th)."""
