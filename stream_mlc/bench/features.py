@@ -44,6 +44,7 @@ from stream_mlc.core.events import FeatureEvent
 from stream_mlc.core.features import EncoderConfig, FeatureEncoder
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.models import make_model
+from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
 from stream_mlc.io import open_dataset
 from stream_mlc.io.arff import open_arff, read_arff_header
@@ -65,26 +66,24 @@ def run_encoded(records, encoder: FeatureEncoder | None, *, model: str = DEFAULT
     config = EngineConfig(model=model, thresholds=thresholds, labels=tuple(labels),
                           join=JoinLimits(max_age_s=None, max_entries=None), drift=None)
     engine = Engine.from_config(config)
+    dispatch, out = Dispatch(engine, {}, emit=False), Outcome()  # the worker's dispatch
     waiting: deque = deque()
     start = time.perf_counter()
+    n = 0
     for n, record in enumerate(records):
         x = record.features if encoder is None else encoder.encode_one(record.features)
-        _, joined = engine.score(FeatureEvent(record.id, x, record.ts), now=float(n))
-        if joined is not None:
-            engine.learn(joined)
+        dispatch.score(_record(n), FeatureEvent(record.id, x, record.ts), float(n), 0.0, out)
         waiting.append(record)
         while len(waiting) > label_delay:
-            _learn(engine, waiting.popleft(), n)
+            dispatch.join(_record(n), waiting.popleft().label_event(), float(n), out)
     while waiting:
-        _learn(engine, waiting.popleft(), n)
+        dispatch.join(_record(n), waiting.popleft().label_event(), float(n), out)
     metrics = engine.metrics.report()["cumulative"]
     return {**{name: metrics[name] for name in METRICS}, "seconds": time.perf_counter() - start}
 
 
-def _learn(engine: Engine, record, now: int) -> None:
-    joined = engine.join(record.label_event(), now=float(now))
-    if joined is not None:
-        engine.learn(joined)
+def _record(n: int) -> Record:
+    return Record("bench", 0, n, float(n), None, None)
 
 
 # -- cost -------------------------------------------------------------------------------------

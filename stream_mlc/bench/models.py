@@ -48,6 +48,7 @@ from stream_mlc.core.engine import Engine
 from stream_mlc.core.join import JoinBuffer, JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model
+from stream_mlc.core.processor import Dispatch, Outcome, Record
 from stream_mlc.core.thresholds import make_thresholds
 
 #: The service's default model and thresholds (what the figures are about).
@@ -95,38 +96,34 @@ def run_engine(records, model: str, thresholds: str = "fixed", *, label_delay: i
                     metrics=MultiLabelMetrics(), labels=tuple(labels))
     after = MultiLabelMetrics()
     position: dict = {}
+    learn = engine.learn
+
+    def learn_and_count(joined) -> None:  # the metrics of the examples after the first `skip` too
+        if position.pop(joined.id, 0) >= skip:
+            after.update(joined.labels, joined.predicted, joined.scores, engine.labels, joined.observed)
+        learn(joined)
+
+    engine.learn = learn_and_count
+    dispatch, out = Dispatch(engine, {}, emit=False), Outcome()  # the worker's dispatch
     waiting: deque = deque()
     start = time.perf_counter()
     scored = 0
-
-    def learn(joined) -> None:
-        if skip and position.pop(joined.id, 0) >= skip:
-            after.update(joined.labels, joined.predicted, joined.scores, engine.labels, joined.observed)
-        engine.learn(joined)
-
     for record in records:
-        if skip:
-            position[record.id] = scored
-        _, joined = engine.score(record.feature_event(), now=float(scored))
-        if joined is not None:
-            learn(joined)
+        position[record.id] = scored
+        dispatch.score(_record(scored), record.feature_event(), float(scored), 0.0, out)
         scored += 1
         waiting.append(record)
         while len(waiting) > label_delay:
-            _join(engine, waiting.popleft(), scored, learn)
+            dispatch.join(_record(scored), waiting.popleft().label_event(), float(scored), out)
     while waiting:
-        _join(engine, waiting.popleft(), scored, learn)
+        dispatch.join(_record(scored), waiting.popleft().label_event(), float(scored), out)
     seconds = time.perf_counter() - start
-    result = {**engine.metrics.report()["cumulative"], "seconds": seconds, "events": scored}
-    if skip:
-        result["after"] = after.report()["cumulative"]
-    return result
+    return {**engine.metrics.report()["cumulative"], "seconds": seconds, "events": scored,
+            "after": after.report()["cumulative"]}
 
 
-def _join(engine: Engine, record, now: int, learn) -> None:
-    joined = engine.join(record.label_event(), now=float(now))
-    if joined is not None:
-        learn(joined)
+def _record(n: int) -> Record:
+    return Record("bench", 0, n, float(n), None, None)
 
 
 class _Materialised:

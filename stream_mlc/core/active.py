@@ -37,7 +37,6 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,9 +45,6 @@ from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
 from stream_mlc.errors import ConfigError
-
-if TYPE_CHECKING:
-    from stream_mlc.core.engine import Engine
 
 STRATEGIES = ("uncertainty", "random")
 _RATE = re.compile(r"^\s*([0-9.]+)\s*/\s*s\s*$")
@@ -272,6 +268,7 @@ def simulate_budget(records: Iterable, model: str, budget: Budget | str, *, stra
     (300, 30)
     """
     from stream_mlc.core.engine import Engine, EngineConfig  # the engine makes requests: it imports this module
+    from stream_mlc.core.processor import Dispatch, Outcome
 
     if labels is None:
         labels = tuple(getattr(records, "label_names", ()))
@@ -279,32 +276,37 @@ def simulate_budget(records: Iterable, model: str, budget: Budget | str, *, stra
     config = EngineConfig(model=model, thresholds=thresholds, metrics_window=window, labels=tuple(labels),
                           join=JoinLimits(max_age_s=None, max_entries=label_delay + 100), drift=None)
     engine = Engine.from_config(config)
+    dispatch, out = Dispatch(engine, {}, emit=False), Outcome()  # the worker's dispatch: it counts, sends nothing
     requester = LabelRequester(budget, strategy, seed=seed)
     tested = MultiLabelMetrics(window=window)
     waiting: deque = deque()
     curve: list[dict] = []
     start = time.perf_counter()
     for n, record in enumerate(records, start=1):
-        prediction, _ = engine.score(record.feature_event(), now=float(n))
+        prediction = dispatch.score(_record(n), record.feature_event(), float(n), 0.0, out)
+        if prediction is None:
+            continue  # dead-lettered (counted in ``out``)
         tested.update(record.labels, prediction.labels, prediction.scores, engine.labels, record.observed)
         if requester.offer(prediction, now=float(n)) is not None:
             waiting.append((n, record))
         while waiting and waiting[0][0] + label_delay <= n:
-            _learn(engine, waiting.popleft()[1], n)
+            dispatch.join(_record(n), waiting.popleft()[1].label_event(), float(n), out)
         if curve_every and n % curve_every == 0:
             curve.append(_point(n, requester, tested))
         if progress is not None:
             progress(1)
     for _, record in waiting:
-        _learn(engine, record, requester.counts["offered"])
+        now = requester.counts["offered"]
+        dispatch.join(_record(now), record.label_event(), float(now), out)
     return BudgetRun(strategy, requester.budget, requester.counts["offered"], requester.counts["requested"],
                      time.perf_counter() - start, tested.report(), curve)
 
 
-def _learn(engine: Engine, record, now: int) -> None:
-    joined = engine.join(record.label_event(), now=float(now))
-    if joined is not None:
-        engine.learn(joined)
+def _record(n: int):
+    """The input record an offline event stands for (dead letters name it)."""
+    from stream_mlc.core.processor import Record
+
+    return Record("simulate", 0, n, float(n), None, None)
 
 
 def _point(n: int, requester: LabelRequester, tested: MultiLabelMetrics) -> dict:
