@@ -84,6 +84,10 @@ def stream(n: int, labels: int, features: int = FEATURES, seed: int = SEED):
 def timed(records: list, label_names: tuple[str, ...], model: str, label_delay: int = 0) -> Timed:
     """``prequential`` over ``records`` with the worker's default engine settings, timed."""
     settings = Settings.from_env(environ={})
+    # The drift monitor imports River's detectors at its first joined example: import them
+    # before the clocks start, as a worker does while it joins its consumer group.
+    import river.drift  # noqa: F401
+
     cpu = time.process_time()
     result = prequential(records, model, label_delay=label_delay, labels=label_names,
                          thresholds=settings.thresholds, drift=drift_settings(settings),

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream_mlc.core.calibration_base import _extend, _PerLabel, _sigmoid, _take, logit
+from stream_mlc.core.calibration_base import _extend, _PerLabel, _sigmoid, _take, clamp, logit
 from stream_mlc.core.fading import concat, pair_weights
 from stream_mlc.core.pav import pool_adjacent_violators
 from stream_mlc.core.platt import PlattCalibrator
@@ -136,7 +136,7 @@ class IsotonicCalibrator(_PerLabel):
 
     def calibrate(self, idx: np.ndarray, raw: np.ndarray) -> np.ndarray:
         # Position between bin centres: u in [0, bins - 1].
-        u = np.clip((logit(raw) + self.span) / self._width - 0.5, 0.0, self.bins - 1.0)
+        u = clamp((logit(raw) + self.span) / self._width - 0.5, 0.0, self.bins - 1.0)
         lo = np.minimum(u.astype(np.int64), self.bins - 2)
         frac = u - lo
         if idx.size and int(idx.max()) < self.n_labels:
@@ -145,7 +145,7 @@ class IsotonicCalibrator(_PerLabel):
             rows, curve = np.arange(idx.shape[0]), _take(self.curve, idx, self._identity)
         left = curve[rows, lo]
         right = curve[rows, lo + 1]
-        return self._fresh_as_raw(idx, raw, np.clip(left + frac * (right - left), self.floor, 1.0 - self.floor))
+        return self._fresh_as_raw(idx, raw, clamp(left + frac * (right - left), self.floor, 1.0 - self.floor))
 
     def update(self, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray) -> None:
         """Queue one joined event; the counts take it when a label's curve is next refitted.

@@ -190,7 +190,7 @@ class NativeMLC(_SparseEncoding, _BatchPaths, _Explanations, base.MultiLabelClas
 
     def _heads_proba(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Binary and softmax probabilities from pre-activations (rows, or rows x batch)."""
-        e = np.exp(np.clip(z, -_CLIP, _CLIP))
+        e = np.exp(np.minimum(np.maximum(z, -_CLIP), _CLIP))  # np.clip, at half the cost on small rows
         if self._heads == 1:
             return e / (e + 1.0), None
         eb = e[0::2]
