@@ -128,7 +128,7 @@ def test_the_simulation_learns_only_requested_labels_and_records_the_curve():
 
 def test_requests_validate_against_the_topic_schema():
     from stream_mlc.topics import load_specs
-    from tests.test_settings_topics import validate
+    from tests.topic_schemas import validate
 
     requester = LabelRequester("1")
     request = requester.offer(_prediction(0, random.Random(0)), now=0.0)

@@ -1,4 +1,4 @@
-"""What each model family does beyond the shared contract (tests/test_learners.py)."""
+"""What each model family does beyond the shared contract (tests/test_learners_contract.py)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from stream_mlc.core.registry import (
 from stream_mlc.service.reader import TopicReader
 from stream_mlc.service.registry import publish_change, publish_forget, read_registry
 from stream_mlc.topics import load_specs
-from tests.test_settings_topics import validate
+from tests.topic_schemas import validate
 
 
 def _registry(*changes: LabelChange) -> LabelRegistry:

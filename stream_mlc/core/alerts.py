@@ -196,3 +196,20 @@ class AlertGate:
 
     def _count(self, kind: str) -> None:
         self.published[kind] = self.published.get(kind, 0) + 1
+
+
+def label_leak(example, seen: int) -> Alert | None:
+    """The alert for a label event older than its feature event, at the 1st, 10th, 100th... such one.
+
+    ``seen``: how many label events so far were older than their feature events. Features
+    computed after the truth was known can leak it; one alert per power of ten keeps it heard
+    without flooding the topic.
+    """
+    if example.label_ts is None or example.feature_ts is None or example.label_ts >= example.feature_ts:
+        return None
+    if seen <= 0 or 10 ** round(math.log10(seen)) != seen:
+        return None
+    return Alert(LABEL_BEFORE_FEATURES, "join", example.id, float(seen), 0.0,
+                 f"{seen} label events so far were older than their feature events (here {example.id!r} "
+                 f"by {example.feature_ts - example.label_ts:.3f} s): features computed after the "
+                 "truth was known can leak it")

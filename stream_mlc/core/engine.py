@@ -17,12 +17,8 @@ governance (label requests, annotators, the label registry, group quality) sit b
 from __future__ import annotations
 
 import dataclasses
-import math
-from operator import itemgetter
 
-import numpy as np
-
-from stream_mlc.core.alerts import LABEL_BEFORE_FEATURES, Alert, from_event
+from stream_mlc.core.alerts import Alert, from_event, label_leak
 from stream_mlc.core.calibration import IdentityCalibrator
 from stream_mlc.core.decision import DecisionPolicy, make_decision_policy
 from stream_mlc.core.drift import DriftMonitor
@@ -34,6 +30,7 @@ from stream_mlc.core.events import FeatureEvent, JoinedExample, LabelEvent, Pred
 from stream_mlc.core.features import FeatureEncoder
 from stream_mlc.core.governance import Governance
 from stream_mlc.core.join import JoinBuffer
+from stream_mlc.core.label_index import LabelIndex
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model, reset_label
 from stream_mlc.core.registry import LabelChange, impact_report, merge_label_state
@@ -97,8 +94,7 @@ class Engine:
         self.max_features = max_features
         self.features: set[str] = set()
         self.labels: list[str] = []
-        self._position: dict[str, int] = {}  # label -> its index in labels
-        self._getter: tuple = (0, None)  # (len(labels), itemgetter of them): see _in_label_order
+        self._index = LabelIndex()  # where each label sits in labels
         self._known: set[str] = set()
         #: New labels of label events accepted but not learned yet: they count against max_labels.
         self._reserved: set[str] = set()
@@ -275,14 +271,9 @@ class Engine:
 
     def _audit_leakage(self, example: JoinedExample) -> None:
         """Alert on labels older than their features (the 1st, 10th, 100th... such example): a leak."""
-        if example.label_ts is None or example.feature_ts is None or example.label_ts >= example.feature_ts:
-            return
-        seen = self.buffer.counts["label_before_features"]
-        if seen > 0 and 10 ** round(math.log10(seen)) == seen:
-            self._raise([Alert(LABEL_BEFORE_FEATURES, "join", example.id, float(seen), 0.0,
-                               f"{seen} label events so far were older than their feature events (here {example.id!r} "
-                               f"by {example.feature_ts - example.label_ts:.3f} s): features computed after the "
-                               "truth was known can leak it")])
+        alert = label_leak(example, self.buffer.counts["label_before_features"])
+        if alert is not None:
+            self._raise([alert])
 
     def _update_policy(self, example: JoinedExample) -> None:
         """Feed the decision policy the raw scores of scoring time (labels new since: 0.0)."""
@@ -290,34 +281,15 @@ class Engine:
 
     def _policy_arrays(self, example: JoinedExample) -> tuple:
         """``(raw, truth, known, published)`` of an example, aligned with the labels (see the policy)."""
-        raw = self._in_label_order(example.raw_scores if example.raw_scores is not None else example.scores)
-        truth = self._mask(example.labels)
-        known = None if example.observed is None else self._mask(example.observed)
+        labels, index = self.labels, self._index
+        raw = index.values(labels, example.raw_scores if example.raw_scores is not None else example.scores)
+        truth = index.mask(labels, example.labels)
+        known = None if example.observed is None else index.mask(labels, example.observed)
         # The ECE is measured on what was published, when it covers every label.
         published = None
-        if example.raw_scores is not None and len(example.scores) == len(self.labels):
-            published = self._in_label_order(example.scores)
+        if example.raw_scores is not None and len(example.scores) == len(labels):
+            published = index.values(labels, example.scores)
         return raw, truth, known, published
-
-    def _in_label_order(self, scores: dict) -> np.ndarray:
-        """``scores`` in the order of :attr:`labels`, 0.0 for labels it lacks (at scoring time, new since)."""
-        labels = self.labels
-        n = len(labels)
-        if n > 1 and len(scores) >= n:
-            if self._getter[0] != n:  # the label list only grows: a new getter when it has
-                self._getter = (n, itemgetter(*labels))
-            try:
-                return np.array(self._getter[1](scores), dtype=np.float64)  # one C call for every label
-            except KeyError:
-                pass
-        return np.fromiter((scores.get(label, 0.0) for label in labels), dtype=np.float64, count=n)
-
-    def _mask(self, names) -> np.ndarray:
-        """Which of :attr:`labels` are in ``names``."""
-        mask = np.zeros(len(self.labels), dtype=bool)
-        position = self._position
-        mask[[position[name] for name in names if name in position]] = True
-        return mask
 
     def drain_alerts(self) -> list[tuple[Alert, int]]:
         """The alerts raised since the last call (drift, promotions, decision audit events), each with
@@ -410,5 +382,5 @@ class Engine:
     def _admit(self, name: str) -> None:
         self._reserved.discard(name)
         self._known.add(name)
-        self._position[name] = len(self.labels)
+        self._index.add(name, len(self.labels))
         self.labels.append(name)

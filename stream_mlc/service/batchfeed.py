@@ -29,7 +29,7 @@ loop spends 19-25 µs.
 It relies on faust-streaming internals (``Consumer._drain_messages``, ``_wait_next_records``,
 ``_read_offset``, ``_add_gap``, ``_acked``, ``_acked_index``, ``_committed_offset``, the
 conductor's ``_tp_index``), unchanged from 0.10 to 0.15.3: faust-streaming is pinned, and
-``tests/test_batchfeed.py`` checks delivery, commits, failure, rebalances and seeks against
+``tests/test_batchfeed_*.py`` check delivery, commits, failure, rebalances and seeks against
 a real broker.
 """
 
