@@ -51,122 +51,21 @@ import timeit
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from statistics import NormalDist
 
 import numpy as np
 
+# The synthetic streams and their scenarios (all still importable from this module, as before the split).
+from stream_mlc.bench.drift_scenarios import FEATURES as FEATURES
+from stream_mlc.bench.drift_scenarios import LABELS, N_FEATURES, N_LABELS, SCENARIOS, Stream, events, generate
+from stream_mlc.bench.drift_scenarios import N_DENSE as N_DENSE
+from stream_mlc.bench.drift_scenarios import N_RELEVANT as N_RELEVANT
+from stream_mlc.bench.drift_scenarios import SHIFTED_FEATURE as SHIFTED_FEATURE
+from stream_mlc.bench.drift_scenarios import OnlineLogReg as OnlineLogReg
+from stream_mlc.bench.drift_scenarios import Scenario as Scenario
+from stream_mlc.bench.drift_scenarios import _concept as _concept
 from stream_mlc.core.drift import DriftMonitor, DriftSettings
 
-N_FEATURES, N_DENSE, N_RELEVANT, N_LABELS = 100, 80, 60, 14
-FEATURES = [f"f{i:02d}" for i in range(N_FEATURES)]
-LABELS = [f"label{i:02d}" for i in range(N_LABELS)]
-SHIFTED_FEATURE = 70  # dense, used by no label
 DRIFT_KINDS = ("concept_drift", "feature_drift", "prediction_drift", "label_drift")
-
-
-@dataclass
-class Scenario:
-    name: str
-    kind: str  # the alert kind that detects it ("" for stationary)
-    n_changed: int = 0
-
-
-SCENARIOS = [
-    Scenario("abrupt concept", "concept_drift", 3),
-    Scenario("gradual concept", "concept_drift", 3),
-    Scenario("feature shift", "feature_drift", 1),
-    Scenario("label prior", "label_drift", 1),
-]
-
-
-@dataclass
-class Stream:
-    """One generated stream: dense features, labels, and the changed subjects."""
-
-    X: np.ndarray
-    present: np.ndarray
-    Y: np.ndarray
-    changed: list[str] = field(default_factory=list)
-
-
-def _concept(rng: np.random.Generator) -> np.ndarray:
-    w = np.zeros(N_FEATURES)
-    idx = rng.choice(N_RELEVANT, 5, replace=False)
-    w[idx] = rng.normal(size=5)
-    return w / np.linalg.norm(w)
-
-
-def generate(scenario: str, seed: int, n: int, change_at: int, gradual_width: int) -> Stream:
-    """Generate one stream of ``n`` events; the change (if any) starts at ``change_at``."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, N_FEATURES))
-    present = np.ones((n, N_FEATURES), dtype=bool)
-    present[:, N_DENSE:] = rng.random((n, N_FEATURES - N_DENSE)) < 0.2
-    X[:, N_DENSE:] = np.where(present[:, N_DENSE:], rng.exponential(size=(n, N_FEATURES - N_DENSE)), 0.0)
-    W = np.stack([_concept(rng) for _ in range(N_LABELS)])
-    priors = rng.uniform(0.1, 0.4, N_LABELS)
-    noise = rng.normal(scale=0.3, size=(n, N_LABELS))
-    # The bias giving each label its prior (w.x ~ N(0, 1), noise N(0, 0.3^2)).
-    scale = np.sqrt(1 + 0.3**2)
-
-    b = np.array([scale * NormalDist().inv_cdf(p) for p in priors])
-    changed: list[str] = []
-    if scenario == "feature shift":
-        X[change_at:, SHIFTED_FEATURE] += 1.0
-        changed = [FEATURES[SHIFTED_FEATURE]]
-    Z = X @ W.T + b + noise
-    if scenario in ("abrupt concept", "gradual concept"):
-        labels = rng.choice(N_LABELS, 3, replace=False)
-        W2 = W.copy()
-        for j in labels:
-            W2[j] = _concept(rng)
-        Z2 = X @ W2.T + b + noise
-        t = np.arange(n)
-        if scenario == "abrupt concept":
-            new = t >= change_at
-        else:
-            ramp = np.clip((t - change_at) / gradual_width, 0.0, 1.0)
-            new = rng.random(n) < ramp
-        Z = np.where(new[:, None], Z2, Z)
-        changed = [LABELS[j] for j in labels]
-    elif scenario == "label prior":
-        j = int(rng.integers(N_LABELS))
-        target = min(0.95, 2.5 * priors[j])
-        Z[change_at:, j] += scale * (NormalDist().inv_cdf(target) - NormalDist().inv_cdf(priors[j]))
-        changed = [LABELS[j]]
-    return Stream(X, present, Z > 0, changed)
-
-
-class OnlineLogReg:
-    """One logistic regression per label, plain SGD on dense numpy vectors."""
-
-    def __init__(self, lr: float = 0.02) -> None:
-        self.W = np.zeros((N_LABELS, N_FEATURES))
-        self.b = np.zeros(N_LABELS)
-        self.lr = lr
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.W @ x + self.b)))
-
-    def learn(self, x: np.ndarray, p: np.ndarray, y: np.ndarray) -> None:
-        g = self.lr * (y - p)
-        self.W += np.outer(g, x)
-        self.b += g
-
-
-def events(stream: Stream):
-    """The monitor's inputs per event: (features, scores, predicted, truth)."""
-    model = OnlineLogReg()
-    names = np.array(FEATURES, dtype=object)
-    labels = np.array(LABELS, dtype=object)
-    for x, present, y in zip(stream.X, stream.present, stream.Y, strict=False):
-        features = dict(zip(names[present].tolist(), x[present].tolist(), strict=False))
-        p = model.predict(x)
-        scores = dict(zip(LABELS, p.tolist(), strict=False))
-        predicted = labels[p >= 0.5].tolist()
-        truth = frozenset(labels[y].tolist())
-        yield features, scores, predicted, truth
-        model.learn(x, p, y)
 
 
 def run_stream(stream: Stream, settings: DriftSettings) -> list[tuple[int, object]]:

@@ -40,10 +40,8 @@ the same champion. Cost: the sum of the members', plus O(labels) per member per 
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -55,6 +53,11 @@ from stream_mlc.core.models import reset_label as reset_member
 from stream_mlc.core.thresholds import make_thresholds
 from stream_mlc.errors import ConfigError
 from stream_mlc.learners.neural import proba_dict
+
+# Reading, aligning and averaging members' probabilities, and the promotion test (still
+# importable from this module, as before the split).
+from stream_mlc.learners.portfolio_scores import _aligned, _batch, _mean, _positive
+from stream_mlc.learners.portfolio_scores import _paired_t as _paired_t
 
 __all__ = ["Portfolio"]
 
@@ -325,50 +328,6 @@ class Portfolio(base.MultiLabelClassifier):
         for thresholds in self._thresholds:
             thresholds.reset(label)
         return done
-
-
-def _paired_t(d: np.ndarray) -> tuple[float, float]:
-    """One-sided paired t statistic of ``mean(d) > 0`` and its p-value (normal approximation)."""
-    n = len(d)
-    if n < 2:
-        return 0.0, 1.0
-    sd = float(d.std(ddof=1))
-    mean = float(d.mean())
-    if sd == 0.0:
-        return (math.inf, 0.0) if mean > 0 else (0.0, 1.0)
-    t = mean / (sd / math.sqrt(n))
-    return t, 1.0 - NormalDist().cdf(t)
-
-
-def _batch(model, xs) -> tuple[list, np.ndarray]:
-    batch = getattr(model, "predict_proba_batch", None)
-    if batch is not None:
-        return batch(xs)
-    rows = [model.predict_proba_one(x) for x in xs]
-    labels = sorted({label for row in rows for label in row}, key=str)
-    return labels, np.array([[_positive(row.get(label)) for label in labels] for row in rows]).reshape(len(xs), -1)
-
-
-def _aligned(batch: tuple[list, np.ndarray], labels: list) -> np.ndarray:
-    """A member's ``P`` with its columns in the order of ``labels`` (0 for labels it does not know)."""
-    member_labels, P = batch
-    if member_labels == labels:
-        return P
-    out = np.zeros((P.shape[0], len(labels)))
-    column = {label: j for j, label in enumerate(member_labels)}
-    for j, label in enumerate(labels):
-        if label in column:
-            out[:, j] = P[:, column[label]]
-    return out
-
-
-def _mean(probas: list[Mapping], labels: list) -> dict:
-    n = len(probas)
-    return {label: {True: sum(_positive(p.get(label)) for p in probas) / n} for label in labels}
-
-
-def _positive(proba) -> float:
-    return float(proba.get(True, 0.0)) if proba else 0.0
 
 
 def _unique(specs: list[str]) -> list[str]:
