@@ -166,10 +166,13 @@ class IsotonicCalibrator(_PerLabel):
         # Every `every` updates at first, then less often (up to every 8 * `every`) as the
         # label's counts fill their fading window and the curve settles.
         pending = self.pending[idx]
-        due = idx[(pending >= self.every) & (pending * 32 >= np.minimum(self.seen[idx], 256 * self.every))]
-        if due.size:
+        ready = pending >= self.every
+        due = ready & (pending * 32 >= np.minimum(self.seen[idx], 256 * self.every))
+        if due.any():
             self._count_queued()
-            self._refit(due, self._prior_curve())
+            # Labels past the first cadence are refitted with them: they fall in step (labels
+            # first seen at different times would otherwise each cost a pass of their own).
+            self._refit(idx[ready], self._prior_curve())
 
     def _count_queued(self) -> None:
         """Add every queued pair to the fading counts, per label and pooled, in one pass."""
