@@ -13,8 +13,9 @@ scaled mode's learner (what the service does)
     :class:`~stream_mlc.core.roles.LearnTopicProcessor`, the scorer predicting with a
     snapshot refreshed every ``--snapshot-every`` learned examples (default 100; the service
     publishes one every 1,000 examples or every second, whichever comes first), the learner
-    taking each learn-topic message's examples in one model step, against messages of one
-    record each (one step per example). The learner's prequential
+    taking each learn-topic message's examples together (the model one step per example, in
+    order; the metrics and the decision policy's counting and re-choosing once per message),
+    against messages of one record each (everything per example). The learner's prequential
     micro-F1 (of the scorer's predictions) is the scaled service's.
 
 yeast is River's copy; scene and 20ng are read from ``--datasets`` (../shared/datasets).
@@ -134,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             exact, *ticked = single_mode(data, delay, args.ticks)
             cells = "".join(f"{f1:>12.4f}{f1 - exact:>+9.4f}" for f1 in ticked)
             print(f"{name:<8}{delay:>6}{exact:>11.4f}{cells}", flush=True)
-    print(f"\n== scaled mode: the learner steps once per learn-topic message ({LEARN_MESSAGE_BYTES // 1024} KB), "
-          f"against once per example; a snapshot every {args.snapshot_every} examples ==")
+    print(f"\n== scaled mode: the learner takes each learn-topic message ({LEARN_MESSAGE_BYTES // 1024} KB) "
+          f"together, against each example alone; a snapshot every {args.snapshot_every} examples ==")
     print(f"{'data':<8}{'delay':>6}{'per example':>13}{'per message':>13}{'diff':>9}")
     for name in args.data:
         data = _open(name, args.datasets, args.limit)

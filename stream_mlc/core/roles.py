@@ -201,7 +201,7 @@ class Scorer:
 class LearnTopicProcessor:
     """Scaled mode's learner: every record of the learn topic dispatched in offset order.
 
-    The examples joined from one learn-topic message are learned together, in one model step
+    The examples joined from one learn-topic message are learned together
     (:meth:`~stream_mlc.core.processor.Dispatch.batch`): the scorers predict with snapshots of
     the model anyway, and the messages are content, so the steps are the same after a restart.
 
@@ -229,7 +229,7 @@ class LearnTopicProcessor:
             except DecodeError as error:
                 self.dispatch.fail(record, "unpack", error, out)
                 docs = []
-            with self.dispatch.batch(out):  # one model step per message: its contents set the batch
+            with self.dispatch.batch(out):  # learned together: the message's contents set the batch
                 for doc in docs:
                     self._one(record, doc, wall_now, out)
             self.processed = record.offset + 1
