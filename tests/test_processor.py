@@ -193,3 +193,26 @@ def test_bootstrap_builds_every_role_from_one_settings_object():
     assert learner.processed == 12 and learner.engine is single.engine
     assert bootstrap.scorer(settings, single.engine.snapshot()).snapshot.version == 0
     assert FeatureEvent  # the events the roles take
+
+
+def test_a_learner_batch_whose_bookkeeping_fails_is_dead_lettered_and_the_learner_goes_on(monkeypatch):
+    snapshot = engine().snapshot()
+    scored = Scorer(KINDS, snapshot=snapshot).handle(stream(40), wall_now=1.0)
+    messages = pack([orjson.dumps(r) for s in scored.sends if s.sink == "learn" for r in unpack_records(s.value)],
+                    size=2000)
+    learn = [Record("mlc.learn", 0, i, 0.0, None, value) for i, value in enumerate(messages)]
+    learner = LearnTopicProcessor(Dispatch(engine(), KINDS), ("mlc.learn", 0))
+    update_batch, calls = learner.engine.policy.update_batch, []
+
+    def second_batch_breaks(labels, events):
+        calls.append(len(events))
+        if len(calls) == 2:
+            raise Boom("bookkeeping")
+        update_batch(labels, events)
+
+    monkeypatch.setattr(learner.engine.policy, "update_batch", second_batch_breaks)
+    out = learner.handle(learn, wall_now=2.0)
+    letters = [orjson.loads(send.value) for send in out.sends if send.sink == "deadletter"]
+    assert len(calls) > 2 and len(letters) == calls[1]  # that batch's label events, each with the reason
+    assert all("bookkeeping" in letter["error"] for letter in letters)
+    assert out.counts["joined"] + len(letters) == 40 and learner.processed == len(learn)

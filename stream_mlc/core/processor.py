@@ -272,7 +272,9 @@ class Dispatch:
 
         The scaled learner batches each learn-topic message: the topic's contents set the
         boundaries, so a restarted learner does the same. An example the model refuses is
-        dead-lettered (as its label event); the others are learned.
+        dead-lettered (as its label event); the others are learned. An unexpected error in the
+        batch's bookkeeping dead-letters the whole batch through the error policy (its ids stay
+        joined, so a replay counts duplicates, not new examples).
         """
         self._batch = []
         try:
@@ -281,8 +283,11 @@ class Dispatch:
             pending, self._batch = self._batch, None
         if not pending:
             return
-        version = self.engine.learned
-        refused = {id(joined): error for joined, error in self.engine.learn_batch([joined for joined, _ in pending])}
+        version, examples = self.engine.learned, [joined for joined, _ in pending]
+        try:
+            refused = {id(joined): error for joined, error in self.engine.learn_batch(examples)}
+        except Exception as error:  # not the model's refusal: a bug in the bookkeeping, the whole batch's
+            refused = {id(joined): error for joined, _ in pending}
         for joined, record in pending:
             error = refused.get(id(joined))
             if error is not None:
