@@ -3,7 +3,8 @@
 The worker and the offline ``evaluate`` command drive the same :class:`Engine` (through the
 dispatch of :mod:`stream_mlc.core.processor`), so offline results predict the service's.
 :meth:`Engine.score` takes feature events and :meth:`Engine.join` label events; every joined
-example goes through :meth:`Engine.learn`, the only place the model changes.
+example goes through :meth:`Engine.learn` (or :meth:`Engine.learn_batch`, which the scaled
+learner uses for a learn-topic message's examples), the only places the model changes.
 ``model_version`` is the number of examples learned so far: a prediction made at version
 ``v`` was made by the model that had learned exactly the first ``v`` joined examples.
 
