@@ -144,7 +144,7 @@ def test_long_streams_stay_finite():
     for i in range(5000):
         t.update("a", (i % 100) / 100, i % 3 == 0)
     assert 0.0 <= t.get("a") <= 1.0
-    t.update_many(["a"], np.array([0.5]), np.array([True]))
+    t.update("a", 0.5, True)
     t._count_queued()
     assert np.isfinite(t._pos).all() and np.isfinite(t._neg).all() and t._weight.max() <= 1e100
 
@@ -249,9 +249,9 @@ def test_queued_pairs_are_counted_as_if_one_by_one():
     eager, lazy = AdaptiveThresholds(every=1), AdaptiveThresholds(every=10_000, min_positives=1e9)
     for _ in range(600):
         scores, truth = rng.random(3), rng.random(3) < 0.3
-        eager.update_many(labels, scores, truth)
+        eager.update_batch(labels, scores[None, :], truth[None, :])
         eager._count_queued()
-        lazy.update_many(labels, scores, truth)
+        lazy.update_batch(labels, scores[None, :], truth[None, :])
     lazy._count_queued()
     for name in ("_pos", "_neg", "_positives", "_total", "_weight"):
         assert np.allclose(getattr(eager, name), getattr(lazy, name), rtol=1e-12, atol=0), name
@@ -263,7 +263,7 @@ def test_a_batch_of_events_counts_as_its_events_one_by_one():
     scores, truth = rng.random((50, 2)), rng.random((50, 2)) < 0.4
     one, batch = AdaptiveThresholds(), AdaptiveThresholds()
     for r in range(50):
-        one.update_many(labels, scores[r], truth[r])
+        one.update_batch(labels, scores[r:r + 1], truth[r:r + 1])
     batch.update_batch(labels, scores, truth)
     one._count_queued()
     batch._count_queued()

@@ -171,30 +171,20 @@ class AdaptiveThresholds:
 
     def update(self, label, score: float, truth: bool) -> None:
         """Learn from one joined pair: the score the model gave before learning, and the truth."""
-        self.update_many([label], np.array([score], dtype=np.float64), np.array([truth], dtype=bool))
-
-    def update_many(self, labels, scores: np.ndarray, truth: np.ndarray) -> None:
-        """Learn from one joined event: each label's score before learning, and its truth."""
-        rows = self._rows_of(labels)
-        truth = np.asarray(truth, dtype=bool)
-        self._queue.append((rows, np.asarray(scores, dtype=np.float64), truth))
-        since = self._since[rows] = self._since[rows] + 1
-        seen = self._seen[rows] = self._seen[rows] + 1
-        # Re-chosen every `every` updates at first, then less often (up to 8x), as the
-        # histogram's window fills and the threshold settles; and on each true example until
-        # the label has enough of them to leave the default.
-        due = (since >= self.every) & (since * 32 >= np.minimum(seen, self._every_cap))
-        due |= truth & ~self._settled[rows]
-        self._choose_due(rows, due, since)
+        self.update_batch([label], np.array([[score]], dtype=np.float64), np.array([[truth]], dtype=bool))
 
     def update_batch(self, labels, scores: np.ndarray, truth: np.ndarray) -> None:
-        """Learn from joined events together (events x labels); thresholds due are re-chosen at the end."""
+        """Learn from joined events (events x labels: each label's score before learning, and its
+        truth); the thresholds due are re-chosen after the last one."""
         rows = self._rows_of(labels)
         truth = np.asarray(truth, dtype=bool)
         scores = np.asarray(scores, dtype=np.float64)
         self._queue.extend((rows, scores[r], truth[r]) for r in range(scores.shape[0]))
         since = self._since[rows] = self._since[rows] + scores.shape[0]
         seen = self._seen[rows] = self._seen[rows] + scores.shape[0]
+        # Re-chosen every `every` updates at first, then less often (up to 8x), as the
+        # histogram's window fills and the threshold settles; and on each true example until
+        # the label has enough of them to leave the default.
         due = (since >= self.every) & (since * 32 >= np.minimum(seen, self._every_cap))
         self._choose_due(rows, due | (truth.any(axis=0) & ~self._settled[rows]), since)
 

@@ -182,21 +182,7 @@ class DecisionPolicy(_Decider):
         # The thresholds learn from the scores that were thresholded: the published ones if
         # kept, else what the current calibration gives (the same at label delay 0).
         calibrated = self.calibrator.calibrate(idx, raw) if published is None else published
-        self.raw_metrics.update(idx, raw, truth)
-        self.calibrated_metrics.update(idx, calibrated, truth)
-        changes = getattr(self.thresholds, "changes", None)
-        update_many = getattr(self.thresholds, "update_many", None)
-        if update_many is not None:
-            update_many(names, calibrated, truth)
-        else:  # a thresholds object of one pair at a time
-            for label, score, positive in zip(names, calibrated.tolist(), truth.tolist(), strict=True):
-                self.thresholds.update(label, score, positive)
-        # Thresholds that count their changes are audited only when one changed.
-        if changes is None or self.thresholds.changes != changes:
-            self._audit_thresholds(names)
-        self.calibrator.update(idx, raw, truth)
-        if self.label_sets is not None and observed is None:
-            self.label_sets.learn(frozenset(label for label, t in zip(labels, truth.tolist(), strict=True) if t))
+        self._learn(names, idx, raw[None, :], truth[None, :], np.asarray(calibrated)[None, :], observed is None)
 
     def update_batch(self, labels: Sequence, events: list[tuple]) -> None:
         """Learn from joined events together: ``events`` of ``(raw, truth, observed, published)``
@@ -204,28 +190,41 @@ class DecisionPolicy(_Decider):
 
         Events with partial labels (``observed``) are learned one by one.
         """
-        if any(event[2] is not None for event in events) or not hasattr(self.thresholds, "update_batch"):
+        if any(event[2] is not None for event in events):
             for raw, truth, observed, published in events:
                 self.update(labels, raw, truth, observed, published)
             return
         idx = self._idx(labels)
         raw = np.stack([event[0] for event in events])
         truth = np.stack([event[1] for event in events])
-        calibrated = self.calibrator.calibrate(idx, raw)
-        for r, event in enumerate(events):
-            if event[3] is not None:
-                calibrated[r] = event[3]
+        calibrated = np.stack([raw[r] if event[3] is None else event[3] for r, event in enumerate(events)])
+        unpublished = [r for r, event in enumerate(events) if event[3] is None]
+        if unpublished:
+            calibrated[unpublished] = self.calibrator.calibrate(idx, raw[unpublished])
+        self._learn(labels, idx, raw, truth, calibrated, True)
+
+    def _learn(self, names: Sequence, idx: np.ndarray, raw: np.ndarray, truth: np.ndarray, calibrated: np.ndarray,
+               full: bool) -> None:
+        """Learn from events (rows) of labels ``names`` (``idx``): the calibration metrics, the
+        thresholds, the calibrator, and the label sets seen when every label is known (``full``)."""
         for r in range(raw.shape[0]):
             self.raw_metrics.update(idx, raw[r], truth[r])
             self.calibrated_metrics.update(idx, calibrated[r], truth[r])
         changes = getattr(self.thresholds, "changes", None)
-        self.thresholds.update_batch(labels, calibrated, truth)
+        update_batch = getattr(self.thresholds, "update_batch", None)
+        if update_batch is not None:
+            update_batch(names, calibrated, truth)
+        else:  # a thresholds object of one pair at a time
+            for row_scores, row_truth in zip(calibrated.tolist(), truth.tolist(), strict=True):
+                for label, score, positive in zip(names, row_scores, row_truth, strict=True):
+                    self.thresholds.update(label, score, positive)
+        # Thresholds that count their changes are audited only when one changed.
         if changes is None or self.thresholds.changes != changes:
-            self._audit_thresholds(labels)
+            self._audit_thresholds(names)
         self.calibrator.update_batch(idx, raw, truth)
-        if self.label_sets is not None:
+        if self.label_sets is not None and full:
             for row in truth.tolist():
-                self.label_sets.learn(frozenset(label for label, t in zip(labels, row, strict=True) if t))
+                self.label_sets.learn(frozenset(label for label, t in zip(names, row, strict=True) if t))
 
     def _audit_thresholds(self, names) -> None:
         """An event for each threshold that moved ``audit_step`` or more since it was last reported."""

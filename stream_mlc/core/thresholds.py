@@ -60,9 +60,6 @@ class FixedThresholds:
     def update(self, label: str, score: float, truth: bool) -> None:
         """Learn from one joined (score, truth) pair of a label: nothing to learn here."""
 
-    def update_many(self, labels, scores, truth) -> None:
-        """Learn from one joined event's pairs: nothing to learn here."""
-
     def update_batch(self, labels, scores, truth) -> None:
         """Learn from joined events' pairs: nothing to learn here."""
 
