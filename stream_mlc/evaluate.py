@@ -26,7 +26,7 @@ from stream_mlc.core.explain import faithfulness_check
 from stream_mlc.core.features import EncoderConfig
 from stream_mlc.core.governance import GovernanceConfig
 from stream_mlc.core.join import JoinLimits
-from stream_mlc.core.processor import Dispatch, Outcome, Record
+from stream_mlc.core.processor import Dispatch, Outcome, Record, offline_record
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
 from stream_mlc.errors import ConfigError
 
@@ -181,7 +181,7 @@ class _Run:
         self.counts.update(out.counts)
 
     def _record(self) -> Record:
-        return Record("evaluate", 0, self.scored, float(self.scored), None, None)
+        return offline_record("evaluate", self.scored)
 
     def _sample(self) -> None:
         engine = self.dispatch.engine

@@ -40,6 +40,7 @@ from stream_mlc.core.roles import LEARN_MESSAGE_BYTES, LearnTopicProcessor, Scor
 from stream_mlc.core.snapshot import dumps, loads
 from stream_mlc.evaluate import prequential
 from stream_mlc.io.datasets import open_dataset
+from stream_mlc.service.producer import feature_message, label_message
 from stream_mlc.wire import unpack_records
 
 FILES = {"yeast": "yeast", "scene": "scene/scene.arff.bz2", "20ng": "20ng/20ng.arff"}
@@ -81,21 +82,17 @@ def _inputs(data, delay: int) -> list[Record]:
     events = list(data)
     records, offsets = [], {"features": 0, "labels": 0}
 
-    def add(topic: str, doc: dict, t: float) -> None:
-        records.append(Record(topic, 0, offsets[topic], t, doc["id"].encode(), orjson.dumps(doc)))
+    def add(topic: str, event, value: bytes, t: float) -> None:
+        records.append(Record(topic, 0, offsets[topic], t, event.id.encode(), value))
         offsets[topic] += 1
 
     for i, event in enumerate(events):
-        add("features", {"id": event.id, "features": event.features}, i / 1000)
+        add("features", event, feature_message(event), i / 1000)
         if i >= delay:
-            add("labels", _labels(events[i - delay]), i / 1000)
+            add("labels", events[i - delay], label_message(events[i - delay]), i / 1000)
     for event in events[max(0, len(events) - delay):]:
-        add("labels", _labels(event), len(events) / 1000)
+        add("labels", event, label_message(event), len(events) / 1000)
     return records
-
-
-def _labels(event) -> dict:
-    return {"id": event.id, "labels": sorted(event.labels)}
 
 
 def _open(name: str, datasets: Path, limit: int | None):

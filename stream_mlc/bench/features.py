@@ -44,7 +44,7 @@ from stream_mlc.core.events import FeatureEvent
 from stream_mlc.core.features import EncoderConfig, FeatureEncoder
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.models import make_model
-from stream_mlc.core.processor import Dispatch, Outcome, Record
+from stream_mlc.core.processor import Dispatch, Outcome, offline_record
 from stream_mlc.core.thresholds import DEFAULT_THRESHOLDS
 from stream_mlc.io import open_dataset
 from stream_mlc.io.arff import open_arff, read_arff_header
@@ -72,18 +72,15 @@ def run_encoded(records, encoder: FeatureEncoder | None, *, model: str = DEFAULT
     n = 0
     for n, record in enumerate(records):
         x = record.features if encoder is None else encoder.encode_one(record.features)
-        dispatch.score(_record(n), FeatureEvent(record.id, x, record.ts), float(n), 0.0, out)
+        dispatch.score(offline_record("bench", n), FeatureEvent(record.id, x, record.ts), float(n), 0.0, out)
         waiting.append(record)
         while len(waiting) > label_delay:
-            dispatch.join(_record(n), waiting.popleft().label_event(), float(n), out)
+            dispatch.join(offline_record("bench", n), waiting.popleft().label_event(), float(n), out)
     while waiting:
-        dispatch.join(_record(n), waiting.popleft().label_event(), float(n), out)
+        dispatch.join(offline_record("bench", n), waiting.popleft().label_event(), float(n), out)
     metrics = engine.metrics.report()["cumulative"]
     return {**{name: metrics[name] for name in METRICS}, "seconds": time.perf_counter() - start}
 
-
-def _record(n: int) -> Record:
-    return Record("bench", 0, n, float(n), None, None)
 
 
 # -- cost -------------------------------------------------------------------------------------

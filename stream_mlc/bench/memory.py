@@ -40,7 +40,7 @@ from stream_mlc.core.engine import Engine, EngineConfig
 from stream_mlc.core.events import FeatureEvent, LabelEvent
 from stream_mlc.core.join import JoinLimits
 from stream_mlc.core.models import available
-from stream_mlc.core.processor import Dispatch, Outcome, Record
+from stream_mlc.core.processor import Dispatch, Outcome, offline_record
 from stream_mlc.io.synthetic import SyntheticConfig, synthetic_records
 
 MIB = 1024 * 1024
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     for i, record in enumerate(stream):
         now = i * dt
-        at = Record("bench", 0, i, now, None, None)
+        at = offline_record("bench", i, now)
         while waiting and waiting[0][0] <= i:
             dispatch.join(at, waiting.popleft()[1], now, out)
         dispatch.score(at, FeatureEvent(record.id, record.features, now), now, 0.0, out)
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
             samples.append((n, time.perf_counter() - start, rss_bytes()))
     # The labels still in flight at the end of the stream come too.
     end_time = args.events * dt
-    at = Record("bench", 0, args.events, end_time, None, None)
+    at = offline_record("bench", args.events, end_time)
     while waiting:
         dispatch.join(at, waiting.popleft()[1], end_time, out)
     learned = out.counts["joined"]

@@ -48,7 +48,7 @@ from stream_mlc.core.engine import Engine
 from stream_mlc.core.join import JoinBuffer, JoinLimits
 from stream_mlc.core.metrics import MultiLabelMetrics
 from stream_mlc.core.models import make_model
-from stream_mlc.core.processor import Dispatch, Outcome, Record
+from stream_mlc.core.processor import Dispatch, Outcome, offline_record
 from stream_mlc.core.thresholds import make_thresholds
 
 #: The service's default model and thresholds (what the figures are about).
@@ -110,20 +110,17 @@ def run_engine(records, model: str, thresholds: str = "fixed", *, label_delay: i
     scored = 0
     for record in records:
         position[record.id] = scored
-        dispatch.score(_record(scored), record.feature_event(), float(scored), 0.0, out)
+        dispatch.score(offline_record("bench", scored), record.feature_event(), float(scored), 0.0, out)
         scored += 1
         waiting.append(record)
         while len(waiting) > label_delay:
-            dispatch.join(_record(scored), waiting.popleft().label_event(), float(scored), out)
+            dispatch.join(offline_record("bench", scored), waiting.popleft().label_event(), float(scored), out)
     while waiting:
-        dispatch.join(_record(scored), waiting.popleft().label_event(), float(scored), out)
+        dispatch.join(offline_record("bench", scored), waiting.popleft().label_event(), float(scored), out)
     seconds = time.perf_counter() - start
     return {**engine.metrics.report()["cumulative"], "seconds": seconds, "events": scored,
             "after": after.report()["cumulative"]}
 
-
-def _record(n: int) -> Record:
-    return Record("bench", 0, n, float(n), None, None)
 
 
 class _Materialised:

@@ -17,7 +17,7 @@ from collections import deque
 from stream_mlc.bootstrap import build_engine
 from stream_mlc.core.drift import DriftSettings
 from stream_mlc.core.engine import EngineConfig
-from stream_mlc.core.processor import Dispatch, Outcome, Record
+from stream_mlc.core.processor import Dispatch, Outcome, offline_record
 from stream_mlc.io.datasets import open_dataset
 
 WINDOW, HORIZON, TOLERANCE = 200, 2000, 0.02
@@ -55,7 +55,7 @@ def run(data, labels, model: str, reaction: str, drift_at: int) -> tuple[int, fl
     after: list[float] = []
     recovery = HORIZON
     for i, record in enumerate(data):
-        at = Record("bench", 0, i, float(i), None, None)
+        at = offline_record("bench", i)
         prediction = dispatch.score(at, record.feature_event(), float(i), 0.0, out)
         dispatch.join(at, record.label_event(), float(i), out)
         predicted, truth = set(prediction.labels), record.labels

@@ -268,7 +268,7 @@ def simulate_budget(records: Iterable, model: str, budget: Budget | str, *, stra
     (300, 30)
     """
     from stream_mlc.core.engine import Engine, EngineConfig  # the engine makes requests: it imports this module
-    from stream_mlc.core.processor import Dispatch, Outcome
+    from stream_mlc.core.processor import Dispatch, Outcome, offline_record
 
     if labels is None:
         labels = tuple(getattr(records, "label_names", ()))
@@ -283,30 +283,23 @@ def simulate_budget(records: Iterable, model: str, budget: Budget | str, *, stra
     curve: list[dict] = []
     start = time.perf_counter()
     for n, record in enumerate(records, start=1):
-        prediction = dispatch.score(_record(n), record.feature_event(), float(n), 0.0, out)
+        prediction = dispatch.score(offline_record("simulate", n), record.feature_event(), float(n), 0.0, out)
         if prediction is None:
             continue  # dead-lettered (counted in ``out``)
         tested.update(record.labels, prediction.labels, prediction.scores, engine.labels, record.observed)
         if requester.offer(prediction, now=float(n)) is not None:
             waiting.append((n, record))
         while waiting and waiting[0][0] + label_delay <= n:
-            dispatch.join(_record(n), waiting.popleft()[1].label_event(), float(n), out)
+            dispatch.join(offline_record("simulate", n), waiting.popleft()[1].label_event(), float(n), out)
         if curve_every and n % curve_every == 0:
             curve.append(_point(n, requester, tested))
         if progress is not None:
             progress(1)
     for _, record in waiting:
         now = requester.counts["offered"]
-        dispatch.join(_record(now), record.label_event(), float(now), out)
+        dispatch.join(offline_record("simulate", now), record.label_event(), float(now), out)
     return BudgetRun(strategy, requester.budget, requester.counts["offered"], requester.counts["requested"],
                      time.perf_counter() - start, tested.report(), curve)
-
-
-def _record(n: int):
-    """The input record an offline event stands for (dead letters name it)."""
-    from stream_mlc.core.processor import Record
-
-    return Record("simulate", 0, n, float(n), None, None)
 
 
 def _point(n: int, requester: LabelRequester, tested: MultiLabelMetrics) -> dict:

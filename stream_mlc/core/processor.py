@@ -59,6 +59,18 @@ class Record(NamedTuple):
     value: bytes | None
 
 
+def offline_record(source: str, n: int, timestamp: float | None = None) -> Record:
+    """The input record the ``n``-th event of an offline run (``evaluate``, a bench) stands for.
+
+    No Kafka message is behind it, so a dead letter names ``source`` and ``n``; the event
+    time is ``n`` (the event-count clock) unless given.
+
+    >>> offline_record("evaluate", 7)
+    Record(topic='evaluate', partition=0, offset=7, timestamp=7.0, key=None, value=None)
+    """
+    return Record(source, 0, n, float(n) if timestamp is None else timestamp, None, None)
+
+
 class Send(NamedTuple):
     """One message to produce: ``sink`` is the output topic's short name (``predictions``...)."""
 
